@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` prints the strategy table (python -m bench.run)."""

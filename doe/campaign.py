@@ -1,0 +1,676 @@
+"""Campaign: the one stateful object. Suggest, record, fail, add; tables and fronts.
+
+The ledger (an Optuna study) is the truth; every read goes to it, so several
+processes and people can work on one campaign at once. Every read-then-write runs
+under the campaign's lock.
+"""
+
+from __future__ import annotations
+
+import getpass
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from doe.definition import CampaignDefinition
+from doe.exceptions import (
+    DoeError,
+    InvalidMeasurementError,
+    TrialStateError,
+)
+from doe.ledger import ABANDONED, FAILURE_KINDS, Ledger, TrialRecord, list_campaigns
+from doe.objectives import hypervolume, objective_matrix, pareto_mask
+from doe.space import closest_name, to_finite_float
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from doe.strategies import History
+
+__all__ = ["Campaign", "Suggestion", "list_campaigns"]
+
+MAX_BATCH = 64
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A proposed experiment.
+
+    Attributes:
+        trial_id: The trial number to record the result against.
+        params: Settings in natural units.
+        predicted: ``{outcome: (mean, std)}`` of the model (empty for space-filling
+            points).
+        strategy: The strategy that chose it.
+        reason: Why (``initial design``, ``model: qLogNEHVI``, ``fallback: ...``).
+        acq_value: Log-acquisition value of its batch (NaN without a model).
+        claimed_by: Who holds it (``doe pull``), if anyone.
+    """
+
+    trial_id: int
+    params: dict[str, float]
+    predicted: dict[str, tuple[float, float]] = field(default_factory=dict)
+    strategy: str = ""
+    reason: str = ""
+    acq_value: float = math.nan
+    claimed_by: str | None = None
+
+    @classmethod
+    def from_record(cls, record: TrialRecord) -> Suggestion:
+        """The suggestion stored in a pending trial."""
+        prov = record.attrs.get("provenance", {})
+        return cls(
+            trial_id=record.number,
+            params=dict(record.params),
+            predicted={
+                k: (v[0], v[1]) for k, v in (prov.get("predicted") or {}).items()
+            },
+            strategy=str(prov.get("strategy", "")),
+            reason=str(prov.get("reason", "")),
+            acq_value=float(prov.get("acq_value", math.nan) or math.nan),
+            claimed_by=record.claimed_by,
+        )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(t: datetime) -> str:
+    return t.isoformat(timespec="microseconds")
+
+
+def _whoami() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class Campaign:
+    """One optimization effort, stored in a ledger.
+
+    Example:
+        >>> c = Campaign.create("campaigns/li2s_si/campaign.toml", storage=url)  # doctest: +SKIP
+        >>> batch = c.suggest(4)  # doctest: +SKIP
+        >>> c.record(batch[0].trial_id, {"specific_energy_wh_kg": 251.0, ...})  # doctest: +SKIP
+    """
+
+    def __init__(self, ledger: Ledger, *, device: str = "cpu") -> None:
+        self._ledger = ledger
+        self.device = device
+
+    # ------------------------------------------------------------ lifecycle
+    @classmethod
+    def create(
+        cls,
+        source: CampaignDefinition | Mapping[str, Any] | str | Path,
+        storage: str | None = None,
+        *,
+        device: str = "cpu",
+    ) -> Campaign:
+        """Create a campaign (and the ledger's schema) from a definition.
+
+        Args:
+            source: A definition, its dict form, or a TOML path.
+            storage: Ledger URL (default ``$DOE_STORAGE`` or ``sqlite:///doe.db``).
+            device: ``"cpu"`` or ``"cuda"`` for the model.
+
+        Raises:
+            DefinitionError: The definition is invalid.
+            CampaignExistsError: A campaign of that name exists.
+        """
+        definition = CampaignDefinition.coerce(source)
+        return cls(Ledger.create(definition, storage), device=device)
+
+    @classmethod
+    def load(
+        cls, name: str | None = None, storage: str | None = None, *, device: str = "cpu"
+    ) -> Campaign:
+        """Load a campaign by name (``None``: the only one in the storage).
+
+        Raises:
+            UnknownCampaignError: No such campaign, or no storage file.
+            AmbiguousCampaignError: No name given and several campaigns exist.
+        """
+        return cls(Ledger.load(name, storage), device=device)
+
+    @property
+    def name(self) -> str:
+        """The campaign's name."""
+        return self._ledger.name
+
+    @property
+    def storage(self) -> str:
+        """The ledger URL."""
+        return self._ledger.url
+
+    @property
+    def definition(self) -> CampaignDefinition:
+        """The stored definition."""
+        return self._ledger.definition
+
+    def update_definition(
+        self, source: CampaignDefinition | Mapping[str, Any] | str | Path
+    ) -> CampaignDefinition:
+        """Replace the definition with a compatible one (thresholds, limits, strategy).
+
+        Raises:
+            IncompatibleDefinitionError: Parameters or objectives would change.
+        """
+        new = CampaignDefinition.coerce(source)
+        with self._ledger.lock():
+            self.definition.check_compatible(new)
+            self._ledger.update_definition(new)
+        return new
+
+    # ---------------------------------------------------------------- reads
+    def trials(self) -> list[TrialRecord]:
+        """Every trial, by number."""
+        return self._ledger.trials()
+
+    def trial(self, trial_id: int) -> TrialRecord:
+        """One trial."""
+        return self._ledger.trial(trial_id)
+
+    def counts(self) -> dict[str, int]:
+        """Number of trials by state."""
+        out = {"pending": 0, "complete": 0, "failed": 0, "abandoned": 0}
+        for t in self.trials():
+            out[t.state] = out.get(t.state, 0) + 1
+        return out
+
+    def history(self, trials: Sequence[TrialRecord] | None = None) -> History:
+        """What a strategy sees."""
+        from doe.strategies import History
+
+        trials = self.trials() if trials is None else trials
+        return History(
+            definition=self.definition,
+            complete=tuple(
+                (t.params, t.outcomes, t.attrs) for t in trials if t.state == "complete"
+            ),
+            failed=tuple((t.params, t.attrs) for t in trials if t.state == "failed"),
+            pending=tuple((t.params, t.attrs) for t in trials if t.state == "pending"),
+            n_total=len(trials),
+        )
+
+    # ------------------------------------------------------------- suggest
+    def suggest(
+        self,
+        n: int = 1,
+        *,
+        operator: str | None = None,
+        strategy: str | None = None,
+        claim: bool = False,
+        lease_hours: float | None = None,
+    ) -> list[Suggestion]:
+        """Propose ``n`` new experiments, conditioned on every pending one.
+
+        One atomic operation per campaign: concurrent callers (threads or processes,
+        SQLite or PostgreSQL) never get the same point.
+
+        Args:
+            n: Batch size, 1 to 64.
+            operator: Who asks (default: the OS user).
+            strategy: Override the campaign's strategy for this batch.
+            claim: Claim the new suggestions for ``operator``.
+            lease_hours: Claim length (default: the campaign's suggestion TTL).
+
+        Returns:
+            The suggestions, in order.
+
+        Raises:
+            DoeError: ``n`` is not a whole number in [1, 64], or an unknown strategy.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_BATCH:
+            raise DoeError(
+                f"Batch size n must be a whole number from 1 to {MAX_BATCH}; got {n!r}."
+            )
+        from doe.strategies import make_strategy
+
+        operator = operator or _whoami()
+        definition = self.definition
+        strat = make_strategy(
+            strategy or definition.strategy, definition, device=self.device
+        )
+        with self._ledger.lock():
+            self._expire_stale()
+            trials = self.trials()
+            proposals = strat.propose(self.history(trials), n)
+            round_no = 1 + max(
+                (int(t.attrs.get("round", 0)) for t in trials), default=0
+            )
+            asked_at = _iso(_now())
+            out = []
+            for p in proposals:
+                params = definition.space.validate(p.params)
+                attrs: dict[str, Any] = {
+                    "source": "suggested",
+                    "round": round_no,
+                    "asked_by": operator,
+                    "asked_at": asked_at,
+                    "provenance": {
+                        k: v for k, v in p.info.items() if k != "sampler_attrs"
+                    },
+                    "sampler_attrs": p.info.get("sampler_attrs", {}),
+                }
+                if claim:
+                    attrs.update(self._claim_attrs(operator, lease_hours))
+                number = self._ledger.add_trial(params, state="pending", attrs=attrs)
+                out.append(Suggestion.from_record(self._ledger.trial(number)))
+        return out
+
+    def _claim_attrs(self, operator: str, lease_hours: float | None) -> dict[str, Any]:
+        hours = (
+            self.definition.suggestion_ttl_days * 24
+            if lease_hours is None
+            else lease_hours
+        )
+        hours = to_finite_float(hours, what="lease_hours", error=DoeError)
+        if hours <= 0:
+            raise DoeError(f"lease_hours must be > 0; got {hours}.")
+        now = _now()
+        return {
+            "claimed_by": operator,
+            "claimed_at": _iso(now),
+            "claim_until": _iso(now + timedelta(hours=hours)),
+        }
+
+    def pull(self, operator: str, *, lease_hours: float | None = None) -> Suggestion:
+        """Give ``operator`` the next experiment and claim it for them.
+
+        The oldest unclaimed pending suggestion, else a new one.
+
+        Args:
+            operator: The lab worker's name.
+            lease_hours: How long the claim holds (default: the suggestion TTL).
+        """
+        operator = _check_operator(operator)
+        with self._ledger.lock():
+            self._expire_stale()
+            free = [
+                t
+                for t in self.trials()
+                if t.state == "pending" and t.claimed_by is None
+            ]
+            if not free:
+                return self.suggest(
+                    1, operator=operator, claim=True, lease_hours=lease_hours
+                )[0]
+            self._ledger.set_attrs(
+                free[0].number, self._claim_attrs(operator, lease_hours)
+            )
+            return Suggestion.from_record(self._ledger.trial(free[0].number))
+
+    def release(self, trial_id: int, *, operator: str | None = None) -> TrialRecord:
+        """Release a claim so that someone else can pull the experiment."""
+        with self._ledger.lock():
+            rec = self._pending(trial_id, "release")
+            if operator is not None and rec.claimed_by not in (None, operator):
+                raise TrialStateError(
+                    f"Trial {trial_id} of campaign {self.name!r} is claimed by "
+                    f"{rec.claimed_by!r}, not {operator!r}; only they can release it."
+                )
+            self._ledger.set_attrs(trial_id, {"claimed_by": None, "claim_until": None})
+            return self._ledger.trial(trial_id)
+
+    def _pending(self, trial_id: int, action: str) -> TrialRecord:
+        rec = self._ledger.trial(trial_id)
+        if rec.state != "pending":
+            kind = f" ({rec.failure_kind})" if rec.failure_kind else ""
+            raise TrialStateError(
+                f"Cannot {action} trial {trial_id} of campaign {self.name!r}: it is already "
+                f"{rec.state}{kind}. A trial is recorded, failed or abandoned once; use "
+                "`doe import` to add a re-measurement as a new experiment."
+            )
+        return rec
+
+    def _expire_stale(self) -> None:
+        """Abandon unclaimed suggestions older than the campaign's TTL."""
+        ttl = timedelta(days=self.definition.suggestion_ttl_days)
+        cutoff = _iso(_now() - ttl)
+        for t in self.trials():
+            if (
+                t.state == "pending"
+                and t.claimed_by is None
+                and (t.created_at or "") < cutoff
+            ):
+                self._ledger.finish(
+                    t.number,
+                    state="failed",
+                    attrs={
+                        "failure_kind": ABANDONED,
+                        "failure_note": f"unclaimed for more than {ttl.days} days",
+                    },
+                )
+
+    # -------------------------------------------------------------- writes
+    def validate_outcomes(
+        self, outcomes: Mapping[str, Any], *, where: str = ""
+    ) -> dict[str, float]:
+        """Check measured outcomes against the definition.
+
+        Raises:
+            InvalidMeasurementError: Unknown outcome, a missing objective, or a value
+                that is not a finite number.
+        """
+        d = self.definition
+        known = d.outcome_names
+        if not isinstance(outcomes, Mapping):
+            raise InvalidMeasurementError(
+                f"Outcomes{where} must be a mapping of outcome name to value; got {outcomes!r}."
+            )
+        for key in outcomes:
+            if key not in known:
+                raise InvalidMeasurementError(
+                    f"Unknown outcome {key!r}{where} for campaign {self.name!r}."
+                    f"{closest_name(str(key), known)} Known outcomes: {', '.join(known)}."
+                )
+        missing = [o.name for o in d.objectives if o.name not in outcomes]
+        if missing:
+            raise InvalidMeasurementError(
+                f"Missing objective(s) {', '.join(map(repr, missing))}{where} for campaign "
+                f"{self.name!r}; every objective needs a measured value (use `doe fail` if "
+                "the experiment failed)."
+            )
+        return {
+            key: to_finite_float(
+                value,
+                what=f"Outcome {key!r}{where} [{d.outcome_unit(key)}]",
+                error=InvalidMeasurementError,
+            )
+            for key, value in outcomes.items()
+        }
+
+    def record(
+        self,
+        trial_id: int,
+        outcomes: Mapping[str, Any],
+        *,
+        operator: str | None = None,
+        series: Mapping[str, Sequence[float]] | None = None,
+        note: str | None = None,
+    ) -> TrialRecord:
+        """Record the measured outcomes of a pending trial.
+
+        Args:
+            trial_id: The trial number of the suggestion.
+            outcomes: ``{outcome: value}``; every objective is required.
+            operator: Who measured it.
+            series: Per-cycle data, e.g. ``{"capacity_mah_g": [...]}``.
+            note: Free text.
+
+        Raises:
+            UnknownTrialError: No such trial.
+            TrialStateError: Already recorded, failed or abandoned.
+            InvalidMeasurementError: Bad outcomes.
+        """
+        values = self.validate_outcomes(outcomes)
+        extra = _series_attrs(series)
+        with self._ledger.lock():
+            self._pending(trial_id, "record")
+            attrs = {
+                "outcomes": values,
+                "recorded_by": operator or _whoami(),
+                **extra,
+                **({"note": note} if note else {}),
+            }
+            return self._ledger.finish(
+                trial_id, state="complete", values=self._values(values), attrs=attrs
+            )
+
+    def _values(self, outcomes: Mapping[str, float]) -> list[float]:
+        return [outcomes[o.name] for o in self.definition.objectives]
+
+    def fail(
+        self,
+        trial_id: int,
+        kind: str,
+        note: str = "",
+        *,
+        operator: str | None = None,
+    ) -> TrialRecord:
+        """Mark a pending trial as failed.
+
+        Args:
+            trial_id: The trial number.
+            kind: One of ``build_failed``, ``short_circuit``, ``safety_test_failed``,
+                ``lost``.
+            note: What happened.
+            operator: Who reports it.
+
+        Raises:
+            InvalidMeasurementError: Unknown failure kind.
+            TrialStateError: The trial is not pending.
+        """
+        if kind not in FAILURE_KINDS:
+            raise InvalidMeasurementError(
+                f"Failure kind {kind!r} is unknown.{closest_name(str(kind), FAILURE_KINDS)} "
+                f"Choose one of: {', '.join(FAILURE_KINDS)}."
+            )
+        with self._ledger.lock():
+            self._pending(trial_id, "fail")
+            return self._ledger.finish(
+                trial_id,
+                state="failed",
+                attrs={
+                    "failure_kind": kind,
+                    "failure_note": note,
+                    "recorded_by": operator or _whoami(),
+                },
+            )
+
+    def abandon(
+        self, trial_id: int, *, note: str = "", operator: str | None = None
+    ) -> TrialRecord:
+        """Withdraw a suggestion nobody will run (no longer treated as pending)."""
+        with self._ledger.lock():
+            self._pending(trial_id, "abandon")
+            return self._ledger.finish(
+                trial_id,
+                state="failed",
+                attrs={
+                    "failure_kind": ABANDONED,
+                    "failure_note": note,
+                    "recorded_by": operator or _whoami(),
+                },
+            )
+
+    def add(
+        self,
+        settings: Mapping[str, Any],
+        outcomes: Mapping[str, Any] | None = None,
+        *,
+        failure_kind: str | None = None,
+        source: str = "recorded",
+        operator: str | None = None,
+        note: str | None = None,
+        series: Mapping[str, Sequence[float]] | None = None,
+    ) -> int:
+        """Add an experiment that was never suggested; returns its trial number."""
+        return self.add_many(
+            [
+                {
+                    "settings": settings,
+                    "outcomes": outcomes,
+                    "failure_kind": failure_kind,
+                    "note": note,
+                    "series": series,
+                }
+            ],
+            source=source,
+            operator=operator,
+        )[0]
+
+    def add_many(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        source: str = "recorded",
+        operator: str | None = None,
+    ) -> list[int]:
+        """Add many recorded experiments: all are checked before any is written.
+
+        Each row holds ``settings`` and either ``outcomes`` or ``failure_kind`` (and
+        optionally ``note``, ``series``, ``where`` for messages).
+
+        Raises:
+            InvalidSettingsError: Bad settings (naming the row).
+            InvalidMeasurementError: Bad outcomes or failure kind (naming the row).
+        """
+        space = self.definition.space
+        checked = []
+        for i, row in enumerate(rows):
+            where = row.get("where") or (f" in row {i + 1}" if len(rows) > 1 else "")
+            params = space.validate(row["settings"], where=where)
+            kind = row.get("failure_kind")
+            if kind is not None:
+                if kind not in FAILURE_KINDS:
+                    raise InvalidMeasurementError(
+                        f"Failure kind {kind!r}{where} is unknown; choose one of "
+                        f"{', '.join(FAILURE_KINDS)}."
+                    )
+                checked.append((params, None, kind, row))
+            else:
+                values = self.validate_outcomes(row.get("outcomes") or {}, where=where)
+                checked.append((params, values, None, row))
+        numbers = []
+        with self._ledger.lock():
+            for params, values, kind, row in checked:
+                attrs: dict[str, Any] = {
+                    "source": source,
+                    "recorded_by": operator or _whoami(),
+                    **_series_attrs(row.get("series")),
+                }
+                if row.get("note"):
+                    attrs["note"] = row["note"]
+                if values is not None:
+                    attrs["outcomes"] = values
+                    numbers.append(
+                        self._ledger.add_trial(
+                            params,
+                            state="complete",
+                            values=self._values(values),
+                            attrs=attrs,
+                        )
+                    )
+                else:
+                    attrs.update(failure_kind=kind, failure_note=row.get("note") or "")
+                    numbers.append(
+                        self._ledger.add_trial(params, state="failed", attrs=attrs)
+                    )
+        return numbers
+
+    # ------------------------------------------------------------ analysis
+    def table(self) -> pd.DataFrame:
+        """Every trial as a row: number, state, settings, outcomes, provenance."""
+        import pandas as pd
+
+        d = self.definition
+        rows = []
+        for t in self.trials():
+            prov = t.attrs.get("provenance", {})
+            row: dict[str, Any] = {
+                "trial": t.number,
+                "state": t.state,
+                "source": t.attrs.get("source"),
+                "round": t.attrs.get("round"),
+            }
+            row.update({p: t.params.get(p) for p in d.space.names})
+            row.update({o: t.outcomes.get(o, np.nan) for o in d.outcome_names})
+            for name, (mean, std) in (prov.get("predicted") or {}).items():
+                row[f"pred_{name}"] = mean
+                row[f"pred_{name}_std"] = std
+            row.update(
+                strategy=prov.get("strategy"),
+                reason=prov.get("reason"),
+                acq_value=prov.get("acq_value"),
+                model_version=prov.get("model_version"),
+                data_hash=prov.get("data_hash"),
+                seed=prov.get("seed"),
+                failure_kind=t.failure_kind,
+                failure_note=t.attrs.get("failure_note"),
+                asked_by=t.attrs.get("asked_by"),
+                asked_at=t.attrs.get("asked_at"),
+                claimed_by=t.claimed_by,
+                recorded_by=t.attrs.get("recorded_by"),
+                created_at=t.created_at,
+                finished_at=t.finished_at,
+            )
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def _feasible_complete(self) -> list[TrialRecord]:
+        d = self.definition
+        out = []
+        for t in self.trials():
+            if t.state != "complete":
+                continue
+            if all(lim.is_met(t.outcomes.get(lim.name, np.nan)) for lim in d.limits):
+                out.append(t)
+        return out
+
+    def pareto(self) -> pd.DataFrame:
+        """The measured Pareto front among experiments that meet every limit."""
+        import pandas as pd
+
+        d = self.definition
+        trials = self._feasible_complete()
+        table = self.table()
+        if not trials:
+            return table.iloc[0:0]
+        obj = objective_matrix([t.outcomes for t in trials], d.objectives)
+        mask = pareto_mask(obj)
+        keep = [t.number for t, m in zip(trials, mask, strict=True) if m]
+        front = table[table["trial"].isin(keep)]
+        return pd.DataFrame(front).reset_index(drop=True)
+
+    def reference_point(self) -> list[float]:
+        """The hypervolume reference point (signed for maximisation)."""
+        d = self.definition
+        ref = []
+        trials = [t for t in self.trials() if t.state == "complete"]
+        for o in d.objectives:
+            if o.threshold is not None:
+                ref.append(o.sign * o.threshold)
+            else:
+                vals = [
+                    o.sign * t.outcomes[o.name] for t in trials if o.name in t.outcomes
+                ]
+                ref.append(min(vals) if vals else 0.0)
+        return ref
+
+    def hypervolume(self) -> float:
+        """Hypervolume of the measured, limit-meeting experiments above the reference."""
+        trials = self._feasible_complete()
+        obj = objective_matrix([t.outcomes for t in trials], self.definition.objectives)
+        return hypervolume(obj, self.reference_point()) if len(trials) else 0.0
+
+
+def _check_operator(operator: Any) -> str:
+    if not isinstance(operator, str) or not operator.strip() or len(operator) > 64:
+        raise DoeError(
+            f"Operator must be a name of 1 to 64 characters; got {operator!r}. "
+            "Pass --operator NAME."
+        )
+    return operator.strip()
+
+
+def _series_attrs(series: Mapping[str, Sequence[float]] | None) -> dict[str, Any]:
+    if not series:
+        return {}
+    out = {}
+    for name, values in series.items():
+        arr = np.asarray(values, dtype=float)
+        if arr.ndim != 1 or not np.all(np.isfinite(arr)):
+            raise InvalidMeasurementError(
+                f"Series {name!r} must be a list of finite numbers, one per cycle."
+            )
+        out[name] = [round(float(v), 4) for v in arr]
+    return {"series": out}

@@ -1,0 +1,335 @@
+"""Campaign definitions: the TOML file (or dict) that states knobs, objectives, limits.
+
+A definition is a frozen value. It is stored with the campaign's study together with
+its schema version and a content hash, so a campaign loads by name alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from doe.exceptions import DefinitionError, IncompatibleDefinitionError
+from doe.objectives import Objective, OutcomeLimit
+from doe.space import Parameter, SearchSpace, closest_name
+
+__all__ = ["SCHEMA_VERSION", "STRATEGY_NAMES", "CampaignDefinition"]
+
+SCHEMA_VERSION = 1
+STRATEGY_NAMES = ("gp", "sobol", "random", "tpe", "nsga2", "gpsampler")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_TOP_KEYS = {
+    "name",
+    "description",
+    "parameters",
+    "objectives",
+    "limits",
+    "initial_design",
+    "strategy",
+    "seed",
+    "suggestion_ttl_days",
+    "tracking",
+    "outcomes",
+    "version",
+}
+_PARAM_KEYS = {"name", "low", "high", "unit", "log", "step", "description"}
+_OBJ_KEYS = {"name", "direction", "unit", "threshold", "description"}
+_LIMIT_KEYS = {"name", "op", "value"}
+
+
+def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            hint = closest_name(key, allowed)
+            raise DefinitionError(
+                f"Unknown key {key!r} in {where}.{hint} Allowed: {', '.join(sorted(allowed))}."
+            )
+
+
+def _build(cls: type, table: Any, keys: set[str], where: str) -> Any:
+    if not isinstance(table, Mapping):
+        raise DefinitionError(f"{where} must be a table of keys; got {table!r}.")
+    _check_keys(table, keys, where)
+    try:
+        return cls(**table)
+    except TypeError as exc:
+        raise DefinitionError(f"{where} is incomplete: {exc}.") from exc
+
+
+@dataclass(frozen=True)
+class CampaignDefinition:
+    """What a campaign optimises: its knobs, objectives and outcome limits.
+
+    Attributes:
+        name: Campaign slug (lowercase letters, digits, '-', '_'), e.g. ``li2s-si-gpe``.
+        description: Free text.
+        space: The parameters.
+        objectives: The outcomes to optimise, in order.
+        limits: Outcome constraints (a suggestion should meet them).
+        initial_design: Space-filling points before the model takes over
+            (default ``2 x dims``); recorded data counts towards it.
+        strategy: Strategy name, one of ``STRATEGY_NAMES``.
+        seed: Seed of every random choice of the campaign.
+        suggestion_ttl_days: Unclaimed suggestions older than this are abandoned.
+        tracking: Mirror the campaign to MLflow.
+        outcomes: Extra outcomes recorded but not optimised (name -> unit).
+    """
+
+    name: str
+    space: SearchSpace
+    objectives: tuple[Objective, ...]
+    limits: tuple[OutcomeLimit, ...] = ()
+    description: str = ""
+    initial_design: int | None = None
+    strategy: str = "gp"
+    seed: int = 0
+    suggestion_ttl_days: float = 14.0
+    tracking: bool = True
+    outcomes: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _SLUG.match(self.name):
+            raise DefinitionError(
+                f"Campaign name {self.name!r} must be a slug: lowercase letters, digits, "
+                "'-' or '_', at most 63 characters, e.g. 'li2s-si-gpe'."
+            )
+        if not self.objectives:
+            raise DefinitionError(
+                f"Campaign {self.name!r} needs at least one objective."
+            )
+        names = [o.name for o in self.objectives]
+        if len(set(names)) != len(names):
+            raise DefinitionError(
+                f"Campaign {self.name!r} repeats an objective: {names}."
+            )
+        clash = set(names) & set(self.space.names)
+        if clash:
+            raise DefinitionError(
+                f"Campaign {self.name!r}: {sorted(clash)} is both a parameter and an objective."
+            )
+        known = set(self.outcome_names)
+        for limit in self.limits:
+            if limit.name not in known:
+                raise DefinitionError(
+                    f"Limit {limit} of campaign {self.name!r} names an unknown outcome"
+                    f"{closest_name(limit.name, known)} Limits apply to objectives or to "
+                    "outcomes declared under [outcomes]."
+                )
+        self._check_numbers()
+
+    def _check_numbers(self) -> None:
+        where = f"campaign {self.name!r}"
+        if self.strategy not in STRATEGY_NAMES:
+            raise DefinitionError(
+                f"Strategy {self.strategy!r} of {where} is unknown"
+                f"{closest_name(self.strategy, STRATEGY_NAMES)} "
+                f"Choose one of: {', '.join(STRATEGY_NAMES)}."
+            )
+        if self.initial_design is not None and (
+            not isinstance(self.initial_design, int)
+            or isinstance(self.initial_design, bool)
+            or self.initial_design < 1
+        ):
+            raise DefinitionError(
+                f"initial_design of {where} must be a whole number >= 1; "
+                f"got {self.initial_design!r}."
+            )
+        if (
+            not isinstance(self.seed, int)
+            or isinstance(self.seed, bool)
+            or self.seed < 0
+        ):
+            raise DefinitionError(
+                f"seed of {where} must be an integer >= 0; got {self.seed!r}."
+            )
+        ttl = self.suggestion_ttl_days
+        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
+            raise DefinitionError(
+                f"suggestion_ttl_days of {where} must be a number of days > 0; got {ttl!r}."
+            )
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def n_initial(self) -> int:
+        """Number of space-filling points before the model is used."""
+        return (
+            self.initial_design
+            if self.initial_design is not None
+            else 2 * self.space.dim
+        )
+
+    @property
+    def outcome_names(self) -> list[str]:
+        """Objectives first, then the extra outcomes."""
+        return [o.name for o in self.objectives] + [n for n, _ in self.outcomes]
+
+    def outcome_unit(self, name: str) -> str:
+        """Unit of an objective or declared outcome."""
+        for o in self.objectives:
+            if o.name == name:
+                return o.unit
+        return dict(self.outcomes).get(name, "-")
+
+    @property
+    def hash(self) -> str:
+        """Content hash (12 hex digits) of the canonical JSON of the definition."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+    # ------------------------------------------------------------ conversions
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CampaignDefinition:
+        """Build and validate a definition from the dict form of the TOML file.
+
+        Raises:
+            DefinitionError: Naming the key, the value and what is expected.
+        """
+        if not isinstance(data, Mapping):
+            raise DefinitionError(
+                f"A campaign definition must be a table; got {data!r}."
+            )
+        _check_keys(data, _TOP_KEYS, "the campaign definition")
+        for key in ("name", "parameters", "objectives"):
+            if key not in data:
+                raise DefinitionError(f"The campaign definition lacks the key {key!r}.")
+        version = data.get("version", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise DefinitionError(
+                f"Definition schema version {version!r} is not supported; "
+                f"this li2s-doe reads version {SCHEMA_VERSION}."
+            )
+        params = _as_list(data["parameters"], "parameters")
+        objs = _as_list(data["objectives"], "objectives")
+        limits = _as_list(data.get("limits", []), "limits")
+        outcomes = data.get("outcomes", {})
+        if not isinstance(outcomes, Mapping):
+            raise DefinitionError(
+                f"[outcomes] must map outcome names to units; got {outcomes!r}."
+            )
+        space = SearchSpace(
+            tuple(
+                _build(Parameter, p, _PARAM_KEYS, f"parameters[{i}]")
+                for i, p in enumerate(params)
+            )
+        )
+        return cls(
+            name=data["name"],
+            description=str(data.get("description", "")),
+            space=space,
+            objectives=tuple(
+                _build(Objective, o, _OBJ_KEYS, f"objectives[{i}]")
+                for i, o in enumerate(objs)
+            ),
+            limits=tuple(
+                _build(OutcomeLimit, lim, _LIMIT_KEYS, f"limits[{i}]")
+                for i, lim in enumerate(limits)
+            ),
+            initial_design=data.get("initial_design"),
+            strategy=data.get("strategy", "gp"),
+            seed=data.get("seed", 0),
+            suggestion_ttl_days=data.get("suggestion_ttl_days", 14.0),
+            tracking=bool(data.get("tracking", True)),
+            outcomes=tuple((str(k), str(v)) for k, v in outcomes.items()),
+        )
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> CampaignDefinition:
+        """Read and validate a TOML definition file.
+
+        Raises:
+            DefinitionError: The file is missing, not valid TOML, or invalid.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise DefinitionError(f"Campaign file {str(path)!r} does not exist.")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise DefinitionError(f"{path} is not valid TOML: {exc}.") from exc
+        try:
+            return cls.from_dict(data)
+        except DefinitionError as exc:
+            raise DefinitionError(f"{path}: {exc}") from exc
+
+    @classmethod
+    def coerce(
+        cls, source: CampaignDefinition | Mapping[str, Any] | str | Path
+    ) -> CampaignDefinition:
+        """Accept a definition, its dict form, or a TOML path."""
+        if isinstance(source, CampaignDefinition):
+            return source
+        if isinstance(source, Mapping):
+            return cls.from_dict(source)
+        return cls.from_toml(source)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The dict form (round-trips through :meth:`from_dict`)."""
+        out: dict[str, Any] = {
+            "version": SCHEMA_VERSION,
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.space.to_list(),
+            "objectives": [o.to_dict() for o in self.objectives],
+            "limits": [lim.to_dict() for lim in self.limits],
+            "strategy": self.strategy,
+            "seed": self.seed,
+            "suggestion_ttl_days": self.suggestion_ttl_days,
+            "tracking": self.tracking,
+            "outcomes": dict(self.outcomes),
+        }
+        if self.initial_design is not None:
+            out["initial_design"] = self.initial_design
+        return out
+
+    def to_json(self) -> str:
+        """Canonical JSON."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> CampaignDefinition:
+        """Inverse of :meth:`to_json`."""
+        return cls.from_dict(json.loads(text))
+
+    def check_compatible(self, new: CampaignDefinition) -> None:
+        """Raise if ``new`` would change this campaign's data meaning.
+
+        Parameters (names, bounds, scale), objectives (names, directions) and the
+        campaign name must stay; descriptions, thresholds, limits, strategy and
+        the other settings may change.
+
+        Raises:
+            IncompatibleDefinitionError: Naming what changed.
+        """
+        where = f"Campaign {self.name!r}"
+        if new.name != self.name:
+            raise IncompatibleDefinitionError(
+                f"{where} cannot be renamed to {new.name!r}."
+            )
+        old_p = [(p.name, p.low, p.high, p.log, p.step) for p in self.space.parameters]
+        new_p = [(p.name, p.low, p.high, p.log, p.step) for p in new.space.parameters]
+        if old_p != new_p:
+            raise IncompatibleDefinitionError(
+                f"{where}: the parameters differ from the stored ones ({old_p} -> {new_p}); "
+                "start a new campaign to change knobs or bounds."
+            )
+        old_o = [(o.name, o.direction) for o in self.objectives]
+        new_o = [(o.name, o.direction) for o in new.objectives]
+        if old_o != new_o:
+            raise IncompatibleDefinitionError(
+                f"{where}: the objectives differ from the stored ones ({old_o} -> {new_o}); "
+                "start a new campaign to change objectives."
+            )
+
+
+def _as_list(value: Any, key: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise DefinitionError(
+            f"{key!r} must be a list of tables ([[{key}]]); got {value!r}."
+        )
+    return value

@@ -1,0 +1,357 @@
+"""Our strategy: Sobol until the initial design is done, then GP + BoTorch.
+
+Inputs are the unit-cube encoding of the declared bounds (log where declared); one GP
+per outcome (objectives and limited outcomes); qLogNEHVI (several objectives) or
+qLogNEI (one) with the limits as constraints, failures as a learnt probability of
+feasibility, and every pending trial as a pending point. Whenever the model cannot be
+used (too few data, a constant outcome, a failed fit, every trial failed) it falls back
+to the next space-filling point and says why in the proposal.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.study import Study
+from optuna.trial import FrozenTrial
+from typing_extensions import override
+
+from doe.definition import CampaignDefinition
+from doe.strategies._history import History, Proposal
+
+__all__ = ["GPSettings", "GPStrategy", "SobolStrategy"]
+
+MODEL_VERSION = "gp-1"
+
+
+@dataclass(frozen=True)
+class GPSettings:
+    """Settings of the ``gp`` strategy.
+
+    Attributes:
+        num_restarts: Acquisition restarts per candidate.
+        raw_samples: Raw quasi-random samples to choose restarts.
+        mc_samples: Posterior QMC samples.
+        maxiter_fit: L-BFGS iterations of each GP fit.
+        maxiter_acq: L-BFGS-B iterations per restart.
+        device: ``"cpu"`` or ``"cuda"``.
+        min_distance: Candidates closer than this (unit cube) to an existing trial are
+            replaced by a space-filling point.
+    """
+
+    num_restarts: int = 8
+    raw_samples: int = 256
+    mc_samples: int = 128
+    maxiter_fit: int = 150
+    maxiter_acq: int = 100
+    device: str = "cpu"
+    min_distance: float = 1e-4
+
+
+class _HistorySampler(BaseSampler):  # type: ignore[misc]  # optuna is untyped here
+    """An Optuna sampler whose relative sample comes from ``propose`` on a History.
+
+    So our strategies also run inside plain ``optuna.Study.optimize`` loops.
+    """
+
+    definition: CampaignDefinition
+
+    def propose(self, history: History, n: int) -> list[Proposal]:
+        """Return ``n`` proposals for the campaign's history."""
+        raise NotImplementedError  # abstract; overridden by every strategy
+
+    @override
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        from doe.strategies._optuna import distributions
+
+        return distributions(self.definition)
+
+    @override
+    def sample_relative(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        search_space: dict[str, BaseDistribution],
+    ) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        from doe.strategies._optuna import history_from_study
+
+        history = history_from_study(self.definition, study, exclude=trial.number)
+        proposal = self.propose(history, 1)[0]
+        for key in ("strategy", "reason", "acq_value"):
+            if key in proposal.info:
+                study._storage.set_trial_system_attr(
+                    trial._trial_id, f"doe:{key}", proposal.info[key]
+                )
+        return proposal.params
+
+    @override
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return RandomSampler(seed=trial.number).sample_independent(
+            study, trial, param_name, param_distribution
+        )
+
+
+class SobolStrategy(_HistorySampler):
+    """Scrambled Sobol points, continuing one sequence across batches."""
+
+    name = "sobol"
+
+    def __init__(self, definition: CampaignDefinition, *, seed: int | None = None):
+        self.definition = definition
+        self.seed = definition.seed if seed is None else seed
+
+    @override
+    def propose(self, history: History, n: int) -> list[Proposal]:
+        return _sobol(history, n, seed=self.seed, strategy=self.name, reason="sobol")
+
+
+def _sobol(
+    history: History, n: int, *, seed: int, strategy: str, reason: str
+) -> list[Proposal]:
+    space = history.definition.space
+    X = space.sobol(n, seed=seed, skip=history.n_total)
+    return [
+        Proposal(params=p, info={"strategy": strategy, "reason": reason})
+        for p in space.decode(X)
+    ]
+
+
+@dataclass
+class _Problem:
+    """The arrays of one model fit, built from a History."""
+
+    outcome_names: list[str]
+    objective_index: list[int]
+    signs: list[float]
+    X: np.ndarray
+    Y: np.ndarray
+    X_failed: np.ndarray
+    X_pending: np.ndarray
+    warnings: list[str] = field(default_factory=list)
+
+
+class GPStrategy(_HistorySampler):
+    """The ``gp`` strategy (see the module docstring)."""
+
+    name = "gp"
+
+    def __init__(
+        self,
+        definition: CampaignDefinition,
+        *,
+        seed: int | None = None,
+        settings: GPSettings | None = None,
+    ):
+        self.definition = definition
+        self.seed = definition.seed if seed is None else seed
+        self.settings = settings or GPSettings()
+
+    @override
+    def propose(self, history: History, n: int) -> list[Proposal]:
+        if history.n_complete < self.definition.n_initial:
+            reason = (
+                f"initial design: {history.n_complete} of "
+                f"{self.definition.n_initial} space-filling points measured"
+            )
+            return _sobol(history, n, seed=self.seed, strategy=self.name, reason=reason)
+        try:
+            return self._propose_model(history, n)
+        except _FallbackError as why:
+            return _sobol(
+                history,
+                n,
+                seed=self.seed,
+                strategy=self.name,
+                reason=f"fallback: {why}",
+            )
+
+    def _problem(self, history: History) -> _Problem:
+        d = self.definition
+        names = [o.name for o in d.objectives]
+        names += [lim.name for lim in d.limits if lim.name not in names]
+        Y = history.Y(names)
+        keep = np.all(np.isfinite(Y[:, : len(d.objectives)]), axis=1)
+        problem = _Problem(
+            outcome_names=names,
+            objective_index=list(range(len(d.objectives))),
+            signs=[o.sign for o in d.objectives],
+            X=history.X("complete")[keep],
+            Y=Y[keep],
+            X_failed=history.X("failed"),
+            X_pending=history.X("pending"),
+        )
+        if problem.X.shape[0] < 2:
+            raise _FallbackError(f"only {problem.X.shape[0]} usable measurement(s)")
+        for j, name in enumerate(names):
+            col = problem.Y[:, j]
+            col = col[np.isfinite(col)]
+            if col.size < 2:
+                raise _FallbackError(f"outcome {name!r} has fewer than 2 measurements")
+            if np.ptp(col) <= 1e-12 * max(1.0, abs(col).max()):
+                problem.warnings.append(f"outcome {name!r} is constant")
+        if len(problem.warnings) == len(names):
+            raise _FallbackError("every outcome is constant")
+        return problem
+
+    def _ref_point(self, problem: _Problem) -> list[float]:
+        ref = []
+        for j, o in enumerate(self.definition.objectives):
+            if o.threshold is not None:
+                ref.append(o.sign * o.threshold)
+                continue
+            col = o.sign * problem.Y[:, j]
+            lo, hi = float(np.nanmin(col)), float(np.nanmax(col))
+            ref.append(lo - 0.1 * max(hi - lo, 1e-9))
+        return ref
+
+    def _propose_model(self, history: History, n: int) -> list[Proposal]:
+        import torch
+
+        from doe.acquisition import (
+            AcquisitionSettings,
+            LimitSpec,
+            build_acquisition,
+            optimize_candidates,
+        )
+        from surrogates import SurrogateError, fit_feasibility, fit_gp
+
+        s = self.settings
+        problem = self._problem(history)
+        seed = _mix(self.seed, history.n_total)
+        tkw = {"dtype": torch.float64, "device": torch.device(s.device)}
+        start = time.perf_counter()
+        try:
+            sur = fit_gp(
+                problem.X,
+                problem.Y,
+                outcome_names=problem.outcome_names,
+                seed=seed,
+                maxiter=s.maxiter_fit,
+                device=s.device,
+            )
+            feas = None
+            if problem.X_failed.shape[0]:
+                X_all = np.vstack([problem.X, problem.X_failed])
+                ok = np.r_[
+                    np.ones(len(problem.X), bool), np.zeros(len(problem.X_failed), bool)
+                ]
+                feas = fit_feasibility(X_all, ok, seed=seed, device=s.device)
+        except SurrogateError as exc:
+            raise _FallbackError(f"model fit failed: {exc}") from exc
+        fit_s = time.perf_counter() - start
+        acq_settings = AcquisitionSettings(
+            num_restarts=s.num_restarts,
+            raw_samples=s.raw_samples,
+            mc_samples=s.mc_samples,
+            maxiter=s.maxiter_acq,
+            device=s.device,
+        )
+        limits = [
+            LimitSpec(
+                problem.outcome_names.index(lim.name),
+                lim.value,
+                1.0 if lim.op == ">=" else -1.0,
+            )
+            for lim in self.definition.limits
+        ]
+        X_pending = (
+            torch.as_tensor(problem.X_pending, **tkw)
+            if len(problem.X_pending)
+            else None
+        )
+        acqf = build_acquisition(
+            sur.model,
+            objective_index=problem.objective_index,
+            signs=problem.signs,
+            ref_point=self._ref_point(problem),
+            limits=limits,
+            X_baseline=torch.as_tensor(problem.X, **tkw),
+            X_pending=X_pending,
+            log_feasibility=feas.log_prob if feas is not None else None,
+            seed=seed,
+            settings=acq_settings,
+        )
+        cand = optimize_candidates(
+            acqf, dim=self.definition.space.dim, q=n, seed=seed, settings=acq_settings
+        )
+        mean, std = sur.predict(torch.as_tensor(cand.X, **tkw))
+        info = {
+            "strategy": self.name,
+            "reason": "model: "
+            + ("qLogNEHVI" if len(problem.objective_index) > 1 else "qLogNEI")
+            + (" x P(feasible)" if feas is not None else ""),
+            "model_version": MODEL_VERSION,
+            "data_hash": history.data_hash(),
+            "acq_value": cand.acq_value,
+            "fit_seconds": round(fit_s, 4),
+            "acq_seconds": round(cand.seconds, 4),
+            "warnings": [*problem.warnings, *sur.warnings],
+            "seed": seed,
+        }
+        mean_np, std_np = mean.cpu().numpy(), std.cpu().numpy()
+        predicted = [
+            {
+                name: [float(mean_np[i, j]), float(std_np[i, j])]
+                for j, name in enumerate(problem.outcome_names)
+            }
+            for i in range(len(cand.X))
+        ]
+        return self._to_proposals(history, cand.X, predicted, info)
+
+    def _to_proposals(
+        self,
+        history: History,
+        X: np.ndarray,
+        predicted: list[dict[str, list[float]]],
+        info: dict[str, Any],
+    ) -> list[Proposal]:
+        space = self.definition.space
+        seen = np.vstack(
+            [history.X("complete"), history.X("failed"), history.X("pending")]
+        )
+        backups = iter(space.sobol(len(X), seed=self.seed + 7919, skip=history.n_total))
+        out: list[Proposal] = []
+        for i, params in enumerate(space.decode(X)):
+            x = space.encode_one(params)
+            dist = np.min(np.linalg.norm(seen - x, axis=1)) if len(seen) else np.inf
+            if dist < self.settings.min_distance:
+                backup = space.decode(next(backups))[0]
+                reason = "fallback: candidate repeated a trial"
+                out.append(Proposal(backup, {**info, "reason": reason}))
+            else:
+                out.append(Proposal(params, {**info, "predicted": predicted[i]}))
+            seen = np.vstack([seen, space.encode_one(out[-1].params)])
+        return out
+
+
+class _FallbackError(Exception):
+    """The model cannot be used; the message says why."""
+
+
+def _mix(seed: int, n: int) -> int:
+    """A per-batch seed: deterministic for (campaign seed, number of trials)."""
+    return int(np.random.SeedSequence([seed, n]).generate_state(1)[0] % (2**31 - 1))
+
+
+def with_settings(strategy: GPStrategy, **changes: Any) -> GPStrategy:
+    """A copy of ``strategy`` with some settings changed."""
+    return GPStrategy(
+        strategy.definition,
+        seed=strategy.seed,
+        settings=replace(strategy.settings, **changes),
+    )

@@ -1,0 +1,213 @@
+"""The Campaign API against real SQLite ledgers (strategies that need no model)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from doe import Campaign
+from doe.exceptions import (
+    AmbiguousCampaignError,
+    CampaignExistsError,
+    DoeError,
+    IncompatibleDefinitionError,
+    InvalidMeasurementError,
+    InvalidSettingsError,
+    TrialStateError,
+    UnknownCampaignError,
+    UnknownTrialError,
+)
+from tests.conftest import CELL_TOML, toy_outcomes
+
+GOOD = {"yield_pct": 50.0, "cost_eur": 3.0, "purity_pct": 95.0}
+
+
+@pytest.fixture(name="campaign")
+def fixture_campaign(toy_dict: dict[str, Any], sqlite_url: str) -> Campaign:
+    toy_dict["strategy"] = "sobol"
+    return Campaign.create(toy_dict, storage=sqlite_url)
+
+
+def _snapshot(c: Campaign) -> list[tuple]:
+    return [(t.number, t.state, t.params, t.outcomes, sorted(t.attrs)) for t in c.trials()]
+
+
+def test_create_then_load_by_name_and_alone(campaign: Campaign, sqlite_url: str) -> None:
+    again = Campaign.load("toy", storage=sqlite_url)
+    assert again.definition == campaign.definition
+    assert Campaign.load(storage=sqlite_url).name == "toy"
+
+
+def test_create_from_toml_and_refuse_duplicates(sqlite_url: str) -> None:
+    c = Campaign.create(str(CELL_TOML), storage=sqlite_url)
+    assert c.name == "li2s-si-gpe"
+    with pytest.raises(CampaignExistsError, match="already exists"):
+        Campaign.create(CELL_TOML, storage=sqlite_url)
+
+
+def test_load_errors(campaign: Campaign, sqlite_url: str, toy_dict: dict, tmp_path) -> None:
+    with pytest.raises(UnknownCampaignError, match="No campaign 'toi'.*Did you mean 'toy'"):
+        Campaign.load("toi", storage=sqlite_url)
+    with pytest.raises(UnknownCampaignError, match="does not exist"):
+        Campaign.load("toy", storage=f"sqlite:///{tmp_path}/nothing.db")
+    assert not (tmp_path / "nothing.db").exists()
+    Campaign.create(dict(toy_dict, name="toy2"), storage=sqlite_url)
+    with pytest.raises(AmbiguousCampaignError, match="holds 2 campaigns"):
+        Campaign.load(storage=sqlite_url)
+
+
+def test_suggest_record_fail_abandon_cycle(campaign: Campaign) -> None:
+    batch = campaign.suggest(4, operator="ana")
+    assert [s.trial_id for s in batch] == [0, 1, 2, 3]
+    assert len({tuple(s.params.values()) for s in batch}) == 4
+    for s in batch:
+        assert campaign.definition.space.validate(s.params) == s.params
+        assert s.strategy == "sobol"
+    rec = campaign.record(0, toy_outcomes(batch[0].params), operator="ana")
+    assert rec.state == "complete" and rec.attrs["recorded_by"] == "ana"
+    assert campaign.fail(1, "short_circuit", "shorted in formation").failure_kind == "short_circuit"
+    assert campaign.abandon(2).state == "abandoned"
+    assert campaign.counts() == {"pending": 1, "complete": 1, "failed": 1, "abandoned": 1}
+    prov = campaign.trial(0).attrs
+    assert prov["asked_by"] == "ana" and prov["round"] == 1 and "asked_at" in prov
+
+
+def test_second_batch_never_repeats_pending_points(campaign: Campaign) -> None:
+    a = campaign.suggest(3)
+    b = campaign.suggest(3)
+    pts = {tuple(s.params.values()) for s in a + b}
+    assert len(pts) == 6
+    assert {campaign.trial(s.trial_id).attrs["round"] for s in b} == {2}
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "error", "match"),
+    [
+        pytest.param({"yield_pct": 1.0}, InvalidMeasurementError, "Missing objective.*'cost_eur'", id="missing"),
+        pytest.param(dict(GOOD, yeild_pct=1.0), InvalidMeasurementError, "Unknown outcome 'yeild_pct'.*Did you mean 'yield_pct'", id="unknown"),
+        pytest.param(dict(GOOD, cost_eur=math.nan), InvalidMeasurementError, r"'cost_eur' \[EUR\] must be a finite", id="nan"),
+        pytest.param(dict(GOOD, cost_eur=math.inf), InvalidMeasurementError, "finite", id="inf"),
+        pytest.param(dict(GOOD, cost_eur="cheap"), InvalidMeasurementError, "must be a number; got 'cheap'", id="text"),
+    ],
+)
+def test_bad_outcomes_write_nothing(campaign: Campaign, outcomes: dict, error: type, match: str) -> None:
+    campaign.suggest(1)
+    before = _snapshot(campaign)
+    with pytest.raises(error, match=match):
+        campaign.record(0, outcomes)
+    assert _snapshot(campaign) == before
+
+
+def test_state_errors_write_nothing(campaign: Campaign) -> None:
+    campaign.suggest(2)
+    campaign.record(0, GOOD)
+    campaign.fail(1, "lost")
+    before = _snapshot(campaign)
+    with pytest.raises(TrialStateError, match="already complete"):
+        campaign.record(0, GOOD)
+    with pytest.raises(TrialStateError, match=r"already failed \(lost\)"):
+        campaign.record(1, GOOD)
+    with pytest.raises(UnknownTrialError, match="no trial 7.*0 to 1"):
+        campaign.record(7, GOOD)
+    with pytest.raises(UnknownTrialError, match="whole numbers"):
+        campaign.record(-1, GOOD)
+    with pytest.raises(InvalidMeasurementError, match="Failure kind 'shorted'.*Did you mean"):
+        campaign.fail(0, "shorted")
+    with pytest.raises(DoeError, match="Batch size"):
+        campaign.suggest(0)
+    assert _snapshot(campaign) == before
+
+
+def test_add_many_checks_all_rows_first(campaign: Campaign) -> None:
+    good = {"temp_c": 50.0, "conc_mol_l": 0.2}
+    rows = [
+        {"settings": good, "outcomes": GOOD},
+        {"settings": dict(good, temp_c=500.0), "outcomes": GOOD},
+    ]
+    with pytest.raises(InvalidSettingsError, match=r"'temp_c' in row 2 must lie in \[20, 80\] C; got 500"):
+        campaign.add_many(rows)
+    assert campaign.trials() == []
+    n = campaign.add(good, GOOD, note="from the notebook")
+    assert campaign.trial(n).state == "complete"
+    assert campaign.trial(n).attrs["source"] == "recorded"
+    f = campaign.add(good, failure_kind="build_failed")
+    assert campaign.trial(f).state == "failed"
+
+
+def test_table_pareto_hypervolume(campaign: Campaign) -> None:
+    pts = [
+        ({"temp_c": 60.0, "conc_mol_l": 1.0}, None),
+        ({"temp_c": 60.0, "conc_mol_l": 0.05}, None),
+        ({"temp_c": 20.0, "conc_mol_l": 0.01}, None),
+        ({"temp_c": 80.0, "conc_mol_l": 0.5}, {"purity_pct": 80.0}),  # breaks the limit
+    ]
+    for settings, override in pts:
+        campaign.add(settings, {**toy_outcomes(settings), **(override or {})})
+    table = campaign.table()
+    assert list(table["trial"]) == [0, 1, 2, 3]
+    assert {"temp_c", "yield_pct", "purity_pct", "strategy", "state"} <= set(table.columns)
+    front = campaign.pareto()
+    assert 3 not in set(front["trial"])
+    assert set(front["trial"]) <= {0, 1, 2}
+    hv = campaign.hypervolume()
+    assert hv > 0
+    assert campaign.reference_point() == [0.0, -10.0]
+
+
+def test_pull_claims_distinct_experiments(campaign: Campaign) -> None:
+    campaign.suggest(2)
+    a = campaign.pull("ana")
+    b = campaign.pull("ben")
+    c = campaign.pull("cy")  # pool empty: a new suggestion
+    assert (a.trial_id, b.trial_id, c.trial_id) == (0, 1, 2)
+    assert campaign.trial(1).claimed_by == "ben"
+    with pytest.raises(TrialStateError, match="claimed by 'ben'"):
+        campaign.release(1, operator="ana")
+    campaign.release(1, operator="ben")
+    assert campaign.pull("dee").trial_id == 1
+    with pytest.raises(DoeError, match="Operator must be a name"):
+        campaign.pull("  ")
+
+
+def test_expired_lease_returns_to_pool_and_stale_suggestions_expire(campaign: Campaign) -> None:
+    campaign.suggest(1)
+    campaign.pull("ana", lease_hours=1e-6)
+    assert campaign.pull("ben").trial_id == 0  # ana's lease has run out
+    campaign.suggest(1)
+    old = (datetime.now(UTC) - timedelta(days=30)).isoformat(timespec="microseconds")
+    campaign._ledger.set_attrs(1, {"created_at": old})
+    campaign.suggest(1)
+    assert campaign.trial(1).state == "abandoned"
+    assert "unclaimed" in campaign.trial(1).attrs["failure_note"]
+
+
+def test_update_definition(campaign: Campaign, toy_dict: dict) -> None:
+    campaign.update_definition(dict(toy_dict, strategy="random", description="v2"))
+    assert campaign.definition.strategy == "random"
+    bad = dict(toy_dict, objectives=toy_dict["objectives"][:1])
+    with pytest.raises(IncompatibleDefinitionError):
+        campaign.update_definition(bad)
+    assert campaign.definition.description == "v2"
+
+
+@pytest.mark.parametrize("strategy", ["random", "tpe", "nsga2"])
+def test_optuna_baselines_propose_in_bounds(campaign: Campaign, strategy: str) -> None:
+    for _ in range(3):
+        for s in campaign.suggest(2, strategy=strategy):
+            campaign.record(s.trial_id, toy_outcomes(s.params))
+    assert campaign.counts()["complete"] == 6
+    assert {t.attrs["provenance"]["strategy"] for t in campaign.trials()} == {strategy}
+
+
+def test_suggestions_are_deterministic_for_a_seed(toy_dict: dict, tmp_path) -> None:
+    runs = []
+    for i in range(2):
+        c = Campaign.create(dict(toy_dict, strategy="tpe"), storage=f"sqlite:///{tmp_path}/{i}.db")
+        for _ in range(3):
+            for s in c.suggest(2):
+                c.record(s.trial_id, toy_outcomes(s.params))
+        runs.append([t.params for t in c.trials()])
+    assert runs[0] == runs[1]

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from doe.definition import CampaignDefinition
+from doe.exceptions import DefinitionError, IncompatibleDefinitionError
+from tests.conftest import CELL_TOML
+
+
+def test_cell_campaign_file_is_valid() -> None:
+    d = CampaignDefinition.from_toml(CELL_TOML)
+    assert d.name == "li2s-si-gpe"
+    assert d.space.names == [
+        "co_precursor_g",
+        "nitridation_temp_c",
+        "li2s_loading_mg_cm2",
+        "eo_li_ratio",
+        "np_ratio",
+    ]
+    assert [o.name for o in d.objectives] == [
+        "specific_energy_wh_kg",
+        "retention_pct",
+        "safety_score",
+    ]
+    assert [str(lim) for lim in d.limits] == ["safety_score >= 70"]
+    assert d.n_initial == 10
+
+
+def test_roundtrip_through_dict_and_json(toy_dict: dict[str, Any]) -> None:
+    d = CampaignDefinition.from_dict(toy_dict)
+    assert CampaignDefinition.from_dict(d.to_dict()) == d
+    assert CampaignDefinition.from_json(d.to_json()) == d
+    assert d.hash == CampaignDefinition.from_json(d.to_json()).hash
+    assert d.n_initial == 4
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        pytest.param({"name": "Bad Name"}, "must be a slug", id="name"),
+        pytest.param({"strategy": "gpp"}, "Did you mean 'gp'", id="strategy"),
+        pytest.param({"initial_design": 0}, "initial_design.*>= 1", id="initial"),
+        pytest.param({"seed": -1}, "seed.*>= 0", id="seed"),
+        pytest.param({"limits": [{"name": "purity", "op": ">=", "value": 1}]}, "unknown outcome.*Did you mean 'purity_pct'", id="limit-name"),
+        pytest.param({"objectives": []}, "at least one objective", id="no-objective"),
+        pytest.param({"parameters": "x"}, "list of tables", id="params-type"),
+        pytest.param({"colour": "red"}, "Unknown key 'colour'", id="unknown-key"),
+        pytest.param({"suggestion_ttl_days": 0}, "suggestion_ttl_days", id="ttl"),
+        pytest.param({"version": 9}, "schema version 9", id="version"),
+    ],
+)
+def test_bad_definitions_are_named(toy_dict: dict[str, Any], change: dict, match: str) -> None:
+    toy_dict.update(change)
+    with pytest.raises(DefinitionError, match=match):
+        CampaignDefinition.from_dict(toy_dict)
+
+
+def test_bad_parameter_key_names_the_table(toy_dict: dict[str, Any]) -> None:
+    toy_dict["parameters"][1]["hi"] = 3
+    with pytest.raises(DefinitionError, match=r"Unknown key 'hi' in parameters\[1\]"):
+        CampaignDefinition.from_dict(toy_dict)
+
+
+def test_bad_toml_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[[parameters]\n')
+    with pytest.raises(DefinitionError, match="bad.toml is not valid TOML"):
+        CampaignDefinition.from_toml(bad)
+    with pytest.raises(DefinitionError, match="does not exist"):
+        CampaignDefinition.from_toml(tmp_path / "missing.toml")
+
+
+def test_compatibility(toy_dict: dict[str, Any]) -> None:
+    old = CampaignDefinition.from_dict(toy_dict)
+    ok = dict(toy_dict, description="new words", strategy="tpe")
+    old.check_compatible(CampaignDefinition.from_dict(ok))
+    moved = dict(toy_dict)
+    moved["parameters"] = [dict(p) for p in toy_dict["parameters"]]
+    moved["parameters"][0]["high"] = 90.0
+    with pytest.raises(IncompatibleDefinitionError, match="parameters differ"):
+        old.check_compatible(CampaignDefinition.from_dict(moved))
+    flipped = dict(toy_dict)
+    flipped["objectives"] = [dict(o) for o in toy_dict["objectives"]]
+    flipped["objectives"][1]["direction"] = "maximize"
+    with pytest.raises(IncompatibleDefinitionError, match="objectives differ"):
+        old.check_compatible(CampaignDefinition.from_dict(flipped))
