@@ -98,6 +98,7 @@ def fixture_pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     port = _free_port()
     log = base / "pg.log"
+    log_handle = log.open("w")
     proc = subprocess.Popen(
         _as_postgres(
             [
@@ -110,7 +111,7 @@ def fixture_pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 "-c", "fsync=off",
             ]
         ),
-        stdout=log.open("w"),
+        stdout=log_handle,
         stderr=subprocess.STDOUT,
     )
     url = f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
@@ -123,6 +124,7 @@ def fixture_pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log_handle.close()
 
 
 def _wait_pg(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:

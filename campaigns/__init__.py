@@ -1,0 +1,1 @@
+"""Simulated and recorded campaigns of the lab; each sub-package is one campaign."""
