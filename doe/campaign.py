@@ -101,9 +101,18 @@ class Campaign:
         >>> c.record(batch[0].trial_id, {"specific_energy_wh_kg": 251.0, ...})  # doctest: +SKIP
     """
 
-    def __init__(self, ledger: Ledger, *, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        device: str = "cpu",
+        tracking: bool | None = None,
+        tracking_uri: str | None = None,
+    ) -> None:
         self._ledger = ledger
         self.device = device
+        self._tracking = tracking
+        self._tracking_uri = tracking_uri
 
     # ------------------------------------------------------------ lifecycle
     @classmethod
@@ -113,6 +122,8 @@ class Campaign:
         storage: str | None = None,
         *,
         device: str = "cpu",
+        tracking: bool | None = None,
+        tracking_uri: str | None = None,
     ) -> Campaign:
         """Create a campaign (and the ledger's schema) from a definition.
 
@@ -120,17 +131,31 @@ class Campaign:
             source: A definition, its dict form, or a TOML path.
             storage: Ledger URL (default ``$DOE_STORAGE`` or ``sqlite:///doe.db``).
             device: ``"cpu"`` or ``"cuda"`` for the model.
+            tracking: Mirror to MLflow (default: the definition's ``tracking``).
+            tracking_uri: MLflow URI (default ``$MLFLOW_TRACKING_URI`` or the
+                embedded store ``mlflow/mlflow.db``).
 
         Raises:
             DefinitionError: The definition is invalid.
             CampaignExistsError: A campaign of that name exists.
         """
         definition = CampaignDefinition.coerce(source)
-        return cls(Ledger.create(definition, storage), device=device)
+        return cls(
+            Ledger.create(definition, storage),
+            device=device,
+            tracking=tracking,
+            tracking_uri=tracking_uri,
+        )
 
     @classmethod
     def load(
-        cls, name: str | None = None, storage: str | None = None, *, device: str = "cpu"
+        cls,
+        name: str | None = None,
+        storage: str | None = None,
+        *,
+        device: str = "cpu",
+        tracking: bool | None = None,
+        tracking_uri: str | None = None,
     ) -> Campaign:
         """Load a campaign by name (``None``: the only one in the storage).
 
@@ -138,7 +163,12 @@ class Campaign:
             UnknownCampaignError: No such campaign, or no storage file.
             AmbiguousCampaignError: No name given and several campaigns exist.
         """
-        return cls(Ledger.load(name, storage), device=device)
+        return cls(
+            Ledger.load(name, storage),
+            device=device,
+            tracking=tracking,
+            tracking_uri=tracking_uri,
+        )
 
     @property
     def name(self) -> str:
