@@ -32,7 +32,7 @@ def run_one(problem_name: str, strategy: str, seed: int, n_batches: int, batch: 
     definition = dict(problem.definition)
     definition.update(name=f"{problem_name}-{strategy}-{seed}", strategy=strategy, seed=seed)
     with tempfile.TemporaryDirectory() as tmp:
-        c = Campaign.create(definition, storage=f"sqlite:///{tmp}/bench.db")
+        c = Campaign.create(definition, storage=f"sqlite:///{tmp}/bench.db", tracking=False)
         n_init_batches = -(-definition["initial_design"] // batch)
         seconds = []
         evaluated: list[dict[str, float]] = []

@@ -40,16 +40,18 @@ class GPSettings:
         maxiter_fit: L-BFGS iterations of each GP fit.
         maxiter_acq: L-BFGS-B iterations per restart.
         device: ``"cpu"`` or ``"cuda"``.
+        hypervolume: ``"ehvi"`` (fast, kriging-believer batches) or ``"nehvi"``.
         min_distance: Candidates closer than this (unit cube) to an existing trial are
             replaced by a space-filling point.
     """
 
     num_restarts: int = 8
     raw_samples: int = 256
-    mc_samples: int = 128
+    mc_samples: int = 64
     maxiter_fit: int = 150
     maxiter_acq: int = 100
     device: str = "cpu"
+    hypervolume: str = "ehvi"
     min_distance: float = 1e-4
 
 
@@ -225,8 +227,7 @@ class GPStrategy(_HistorySampler):
         from doe.acquisition import (
             AcquisitionSettings,
             LimitSpec,
-            build_acquisition,
-            optimize_candidates,
+            propose_batch,
         )
         from surrogates import SurrogateError, fit_feasibility, fit_gp
 
@@ -260,6 +261,7 @@ class GPStrategy(_HistorySampler):
             mc_samples=s.mc_samples,
             maxiter=s.maxiter_acq,
             device=s.device,
+            hypervolume=s.hypervolume,
         )
         limits = [
             LimitSpec(
@@ -274,8 +276,9 @@ class GPStrategy(_HistorySampler):
             if len(problem.X_pending)
             else None
         )
-        acqf = build_acquisition(
+        cand = propose_batch(
             sur.model,
+            q=n,
             objective_index=problem.objective_index,
             signs=problem.signs,
             ref_point=self._ref_point(problem),
@@ -286,14 +289,15 @@ class GPStrategy(_HistorySampler):
             seed=seed,
             settings=acq_settings,
         )
-        cand = optimize_candidates(
-            acqf, dim=self.definition.space.dim, q=n, seed=seed, settings=acq_settings
-        )
         mean, std = sur.predict(torch.as_tensor(cand.X, **tkw))
         info = {
             "strategy": self.name,
             "reason": "model: "
-            + ("qLogNEHVI" if len(problem.objective_index) > 1 else "qLogNEI")
+            + (
+                {"ehvi": "qLogEHVI", "nehvi": "qLogNEHVI"}[s.hypervolume]
+                if len(problem.objective_index) > 1
+                else "qLogNEI"
+            )
             + (" x P(feasible)" if feas is not None else ""),
             "model_version": MODEL_VERSION,
             "data_hash": history.data_hash(),
