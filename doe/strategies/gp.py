@@ -170,6 +170,8 @@ class GPStrategy(_HistorySampler):
                 f"initial design: {history.n_complete} of "
                 f"{self.definition.n_initial} space-filling points measured"
             )
+            if history.failed:
+                reason += f", {len(history.failed)} failed"
             return _sobol(history, n, seed=self.seed, strategy=self.name, reason=reason)
         try:
             return self._propose_model(history, n)
@@ -221,20 +223,11 @@ class GPStrategy(_HistorySampler):
             ref.append(lo - 0.1 * max(hi - lo, 1e-9))
         return ref
 
-    def _propose_model(self, history: History, n: int) -> list[Proposal]:
-        import torch
-
-        from doe.acquisition import (
-            AcquisitionSettings,
-            LimitSpec,
-            propose_batch,
-        )
+    def _fit(self, problem: _Problem, seed: int) -> tuple[Any, Any, float]:
+        """Fit the outcome GPs and, when trials failed, the feasibility model."""
         from surrogates import SurrogateError, fit_feasibility, fit_gp
 
         s = self.settings
-        problem = self._problem(history)
-        seed = _mix(self.seed, history.n_total)
-        tkw = {"dtype": torch.float64, "device": torch.device(s.device)}
         start = time.perf_counter()
         try:
             sur = fit_gp(
@@ -254,7 +247,37 @@ class GPStrategy(_HistorySampler):
                 feas = fit_feasibility(X_all, ok, seed=seed, device=s.device)
         except SurrogateError as exc:
             raise _FallbackError(f"model fit failed: {exc}") from exc
-        fit_s = time.perf_counter() - start
+        return sur, feas, time.perf_counter() - start
+
+    def diagnose(self, history: History) -> dict[str, dict[str, Any]]:
+        """Fit the model on the history and report its quality per outcome.
+
+        Returns:
+            ``{outcome: {"r2", "coverage_95", "rmse", "n", "lengthscales",
+            "noise_std"}}`` (leave-one-out), or ``{}`` when the model cannot be fitted
+            yet (too few measurements, constant outcomes).
+        """
+        try:
+            problem = self._problem(history)
+            sur, _, _ = self._fit(problem, _mix(self.seed, history.n_total))
+        except _FallbackError:
+            return {}
+        return _diagnostics(sur)
+
+    def _propose_model(self, history: History, n: int) -> list[Proposal]:
+        import torch
+
+        from doe.acquisition import (
+            AcquisitionSettings,
+            LimitSpec,
+            propose_batch,
+        )
+
+        s = self.settings
+        problem = self._problem(history)
+        seed = _mix(self.seed, history.n_total)
+        tkw = {"dtype": torch.float64, "device": torch.device(s.device)}
+        sur, feas, fit_s = self._fit(problem, seed)
         acq_settings = AcquisitionSettings(
             num_restarts=s.num_restarts,
             raw_samples=s.raw_samples,
@@ -305,6 +328,7 @@ class GPStrategy(_HistorySampler):
             "fit_seconds": round(fit_s, 4),
             "acq_seconds": round(cand.seconds, 4),
             "warnings": [*problem.warnings, *sur.warnings],
+            "diagnostics": _diagnostics(sur),
             "seed": seed,
         }
         mean_np, std_np = mean.cpu().numpy(), std.cpu().numpy()
@@ -345,6 +369,28 @@ class GPStrategy(_HistorySampler):
 
 class _FallbackError(Exception):
     """The model cannot be used; the message says why."""
+
+
+def _diagnostics(sur: Any) -> dict[str, dict[str, Any]]:
+    """Leave-one-out quality, lengthscales and noise of a fitted surrogate."""
+    loo = sur.loo_cv()
+    scales, noise = sur.lengthscales(), sur.noise()
+    return {
+        name: {
+            "r2": _finite_or_none(res.r2),
+            "coverage_95": _finite_or_none(res.coverage_95),
+            "rmse": _finite_or_none(res.rmse),
+            "n": int(res.n),
+            "lengthscales": [round(float(v), 5) for v in scales[name]],
+            "noise_std": _finite_or_none(noise[name]),
+        }
+        for name, res in loo.items()
+    }
+
+
+def _finite_or_none(value: float) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
 
 
 def _mix(seed: int, n: int) -> int:

@@ -1,0 +1,5 @@
+"""``python -m doe``: the ``doe`` command line."""
+
+from doe.cli import main
+
+main()

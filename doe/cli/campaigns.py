@@ -1,0 +1,129 @@
+"""``doe init`` (create a campaign from its TOML file) and ``doe campaigns`` (list)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from doe.cli._common import (
+    TableFormat,
+    fmt_value,
+    note,
+    out_console,
+    state_of,
+    write_json,
+)
+
+if TYPE_CHECKING:
+    from doe.definition import CampaignDefinition
+
+app = typer.Typer()
+
+STATES = ("pending", "complete", "failed", "abandoned")
+
+
+@app.command(
+    "init",
+    epilog="Example\n\n  doe init campaigns/li2s_si/campaign.toml\n\n"
+    "  doe --storage postgresql://lab@db/doe init campaign.toml",
+)
+def init(
+    ctx: typer.Context,
+    *,
+    file: Path = typer.Argument(
+        ..., metavar="FILE", help="The campaign's TOML definition."
+    ),
+) -> None:
+    """Create a campaign from its TOML definition.
+
+    Prints the campaign's knobs with units and ranges, its objectives, limits and
+    the storage it lives in.
+    """
+    from doe.campaign import Campaign
+    from doe.definition import CampaignDefinition
+
+    state = state_of(ctx)
+    definition = CampaignDefinition.from_toml(file)
+    campaign = Campaign.create(definition, state.storage, tracking=state.tracking)
+    _print_definition(campaign.definition, campaign.storage)
+    note(
+        f"Created campaign {campaign.name!r}. Next: `doe import recorded.csv` to add "
+        "measured cells, or `doe suggest` for the first batch.",
+        style="green",
+    )
+
+
+def _print_definition(d: CampaignDefinition, storage: str) -> None:
+    from doe.ledger import mask_url
+
+    console = out_console()
+    console.print(Text(f"Campaign {d.name}", style="bold"))
+    if d.description:
+        console.print(Text(d.description))
+    knobs = Table(title="Knobs", title_justify="left")
+    for col in ("knob", "unit", "low", "high", "scale"):
+        knobs.add_column(col)
+    for p in d.space.parameters:
+        scale = "log" if p.log else (f"step {p.step:g}" if p.step else "linear")
+        knobs.add_row(p.name, p.unit, f"{p.low:g}", f"{p.high:g}", scale)
+    console.print(knobs)
+    console.print(_outcome_table(d))
+    for label, value in (
+        ("Strategy", f"{d.strategy} (initial design: {d.n_initial} points)"),
+        ("Storage", mask_url(storage)),
+    ):
+        console.print(Text.assemble((f"{label}: ", "bold"), value))
+
+
+def _outcome_table(d: CampaignDefinition) -> Table:
+    table = Table(title="Outcomes", title_justify="left")
+    for col in ("outcome", "goal", "unit", "threshold", "limit"):
+        table.add_column(col)
+    limits = {lim.name: f"{lim.op} {lim.value:g}" for lim in d.limits}
+    for o in d.objectives:
+        table.add_row(
+            o.name, o.direction, o.unit, fmt_value(o.threshold), limits.get(o.name, "")
+        )
+    for name, unit in d.outcomes:
+        table.add_row(name, "recorded", unit, "", limits.get(name, ""))
+    return table
+
+
+@app.command(
+    "campaigns",
+    epilog="Example\n\n  doe campaigns\n\n  doe --storage sqlite:///lab.db campaigns --format json",
+)
+def campaigns(
+    ctx: typer.Context,
+    *,
+    format_: TableFormat = typer.Option(
+        TableFormat.table, "--format", "-f", help="table or json (on stdout)."
+    ),
+) -> None:
+    """List the campaigns in the storage with their trial counts by state."""
+    from doe.campaign import Campaign
+    from doe.ledger import list_campaigns, mask_url
+
+    state = state_of(ctx)
+    rows: list[dict[str, Any]] = []
+    for d in list_campaigns(state.storage):
+        counts = Campaign.load(d.name, state.storage, tracking=False).counts()
+        rows.append({"name": d.name, "strategy": d.strategy, **counts})
+    if format_ is TableFormat.json:
+        write_json(rows)
+        return
+    if not rows:
+        note("No campaigns yet; create one with `doe init campaign.toml`.")
+        return
+    from doe.ledger import resolve_storage
+
+    table = Table(title=f"Campaigns in {mask_url(resolve_storage(state.storage))}")
+    for col in ("campaign", "strategy", *STATES):
+        table.add_column(col, justify="right" if col in STATES else "left")
+    for r in rows:
+        table.add_row(r["name"], r["strategy"], *(str(r.get(s, 0)) for s in STATES))
+    out_console().print(table)

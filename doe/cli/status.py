@@ -1,0 +1,355 @@
+"""``doe status`` (progress: counts, Pareto front, hypervolume, model fit) and ``doe export``."""
+
+from __future__ import annotations
+
+import math
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from doe.cli._common import (
+    CliUsageError,
+    TableFormat,
+    fmt_value,
+    note,
+    out_console,
+    spinner,
+    state_of,
+    write_json,
+)
+
+if TYPE_CHECKING:
+    from doe.campaign import Campaign
+    from doe.ledger import TrialRecord
+
+app = typer.Typer()
+
+STATES = ("pending", "complete", "failed", "abandoned")
+
+
+@app.command(
+    "status",
+    epilog="Example\n\n  doe status\n\n  doe status --format json --no-model",
+)
+def status(
+    ctx: typer.Context,
+    *,
+    format_: TableFormat = typer.Option(
+        TableFormat.table, "--format", "-f", help="table or json (on stdout)."
+    ),
+    model: bool = typer.Option(
+        True,
+        "--model/--no-model",
+        help="Cross-validate the model (leave-one-out; fits a GP per outcome).",
+    ),
+) -> None:
+    """Show progress: trials by state, Pareto front, hypervolume, model quality.
+
+    The Pareto front counts only measured trials that meet every limit; the
+    hypervolume after each suggestion round is measured above the objectives'
+    thresholds; the model's leave-one-out R², 95% coverage and RMSE per outcome
+    say how far its predictions can be trusted.
+    """
+    campaign = state_of(ctx).load()
+    report = build_report(campaign, model=model)
+    if format_ is TableFormat.json:
+        write_json(report)
+    else:
+        _print_report(campaign, report)
+
+
+def build_report(campaign: Campaign, *, model: bool) -> dict[str, Any]:
+    """Everything ``doe status`` shows, as plain data."""
+    from doe.ledger import mask_url
+
+    trials = campaign.trials()
+    counts = dict.fromkeys(STATES, 0)
+    for t in trials:
+        counts[t.state] = counts.get(t.state, 0) + 1
+    d = campaign.definition
+    ref = campaign.reference_point()
+    quality, why = _model_quality(campaign, enabled=model)
+    return {
+        "campaign": campaign.name,
+        "storage": mask_url(campaign.storage),
+        "counts": counts,
+        "pending": [_pending_row(t) for t in trials if t.state == "pending"],
+        "pareto": _pareto_rows(campaign),
+        "reference_point": {
+            o.name: o.sign * r for o, r in zip(d.objectives, ref, strict=True)
+        },
+        "hypervolume_by_round": hypervolume_by_round(campaign, trials, ref),
+        "model_quality": quality,
+        "model_quality_note": why,
+    }
+
+
+def _pending_row(t: TrialRecord) -> dict[str, Any]:
+    return {
+        "trial": t.number,
+        "round": t.attrs.get("round"),
+        "asked_by": t.attrs.get("asked_by"),
+        "asked_at": t.attrs.get("asked_at") or t.created_at,
+        "claimed_by": t.claimed_by,
+        "claim_until": t.attrs.get("claim_until") if t.claimed_by else None,
+    }
+
+
+def _pareto_rows(campaign: Campaign) -> list[dict[str, Any]]:
+    d = campaign.definition
+    front = campaign.pareto()
+    rows = []
+    for rec in front.to_dict("records"):
+        outcomes = {
+            n: float(rec[n])
+            for n in d.outcome_names
+            if rec.get(n) is not None and math.isfinite(float(rec[n]))
+        }
+        rows.append(
+            {
+                "trial": int(rec["trial"]),
+                "source": rec.get("source"),
+                "settings": {p: float(rec[p]) for p in d.space.names},
+                "outcomes": outcomes,
+            }
+        )
+    first = d.objectives[0]
+    rows.sort(key=lambda r: -first.sign * r["outcomes"].get(first.name, math.nan))
+    return rows
+
+
+def hypervolume_by_round(
+    campaign: Campaign, trials: list[TrialRecord], ref: list[float]
+) -> list[dict[str, Any]]:
+    """Hypervolume of the experiments known after each suggestion round.
+
+    Round ``r`` counts the complete trials suggested in rounds ``<= r`` plus every
+    recorded (imported) one; round 0 is the recorded data alone. Only trials that
+    meet every limit add volume.
+    """
+    from doe.objectives import hypervolume, objective_matrix
+
+    d = campaign.definition
+    complete = [t for t in trials if t.state == "complete"]
+
+    def round_of(t: TrialRecord) -> int:
+        return int(t.attrs.get("round") or 0)
+
+    rounds = {round_of(t) for t in trials if round_of(t) > 0}
+    if any(round_of(t) == 0 for t in complete):
+        rounds.add(0)
+    out = []
+    for r in sorted(rounds):
+        done = [t for t in complete if round_of(t) <= r]
+        ok = [
+            t
+            for t in done
+            if all(lim.is_met(t.outcomes.get(lim.name, math.nan)) for lim in d.limits)
+        ]
+        signed = objective_matrix([t.outcomes for t in ok], d.objectives)
+        hv = hypervolume(signed, ref) if ok else 0.0
+        out.append(
+            {
+                "round": r,
+                "n_complete": len(done),
+                "n_feasible": len(ok),
+                "hypervolume": hv,
+            }
+        )
+    return out
+
+
+def _model_quality(
+    campaign: Campaign, *, enabled: bool
+) -> tuple[dict[str, Any] | None, str]:
+    if not enabled:
+        return None, "skipped (--no-model)"
+    method = getattr(campaign, "model_quality", None)
+    if method is None:
+        return None, "not available in this version of li2s-doe"
+    with spinner("Cross-validating the model (leave-one-out)..."):
+        quality = method()
+    if not quality:
+        return {}, "too few measurements to cross-validate the model"
+    return dict(quality), ""
+
+
+def _print_report(campaign: Campaign, report: dict[str, Any]) -> None:
+    console = out_console()
+    counts = report["counts"]
+    total = sum(counts.values())
+    parts = ", ".join(f"{v} {k}" for k, v in counts.items())
+    console.print(
+        Text.assemble(
+            (f"Campaign {report['campaign']}", "bold"), f": {total} trials ({parts})"
+        )
+    )
+    console.print(Text(f"Storage: {report['storage']}", style="dim"))
+    if report["pending"]:
+        console.print(_pending_table(report["pending"]))
+    console.print(_pareto_table(campaign, report))
+    console.print(_hypervolume_table(campaign, report))
+    if report["model_quality"]:
+        console.print(_quality_table(campaign, report))
+    else:
+        console.print(Text(f"Model quality: {report['model_quality_note']}"))
+
+
+def _pending_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="Pending", title_justify="left")
+    for col in ("trial", "round", "asked by", "claimed by", "claimed until"):
+        table.add_column(col)
+    for r in rows:
+        until = (r["claim_until"] or "")[:16].replace("T", " ")
+        table.add_row(
+            str(r["trial"]),
+            fmt_value(r["round"]),
+            r["asked_by"] or "-",
+            r["claimed_by"] or "-",
+            until or "-",
+        )
+    return table
+
+
+def _pareto_table(campaign: Campaign, report: dict[str, Any]) -> Table:
+    d = campaign.definition
+    shown = [o.name for o in d.objectives]
+    shown += [lim.name for lim in d.limits if lim.name not in shown]
+    table = Table(
+        title=f"Pareto front ({len(report['pareto'])} trials, meeting every limit)",
+        title_justify="left",
+    )
+    table.add_column("trial", justify="right")
+    for p in d.space.parameters:
+        table.add_column(p.label, justify="right", overflow="fold")
+    for name in shown:
+        table.add_column(
+            f"{name} [{d.outcome_unit(name)}]", justify="right", overflow="fold"
+        )
+    for r in report["pareto"]:
+        table.add_row(
+            str(r["trial"]),
+            *(fmt_value(r["settings"][p]) for p in d.space.names),
+            *(fmt_value(r["outcomes"].get(n)) for n in shown),
+        )
+    if not report["pareto"]:
+        table.caption = "no complete trial meets the limits yet"
+    return table
+
+
+def _hypervolume_table(campaign: Campaign, report: dict[str, Any]) -> Group:
+    d = campaign.definition
+    ref = ", ".join(
+        f"{name} {fmt_value(v)} [{d.outcome_unit(name)}]"
+        for name, v in report["reference_point"].items()
+    )
+    table = Table()
+    for col in ("round", "complete", "meet limits", "hypervolume"):
+        table.add_column(col, justify="right")
+    for r in report["hypervolume_by_round"]:
+        label = "0 (recorded)" if r["round"] == 0 else str(r["round"])
+        table.add_row(
+            label,
+            str(r["n_complete"]),
+            str(r["n_feasible"]),
+            fmt_value(r["hypervolume"], 5),
+        )
+    title = Text(f"Hypervolume by round (reference point: {ref})", style="italic")
+    return Group(title, table)
+
+
+def _quality_table(campaign: Campaign, report: dict[str, Any]) -> Table:
+    d = campaign.definition
+    table = Table(title="Model quality (leave-one-out)", title_justify="left")
+    for col in ("outcome", "n", "R²", "95% coverage", "RMSE"):
+        table.add_column(col, justify="left" if col == "outcome" else "right")
+    for name, q in (report["model_quality"] or {}).items():
+        unit = d.outcome_unit(name)
+        coverage = q.get("coverage_95")
+        table.add_row(
+            name,
+            fmt_value(q.get("n")),
+            fmt_value(q.get("r2"), 3),
+            "-" if coverage is None else f"{100 * float(coverage):.0f}%",
+            f"{fmt_value(q.get('rmse'), 3)} {unit}",
+        )
+    return table
+
+
+class ExportFormat(StrEnum):
+    """Export file formats."""
+
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+@app.command(
+    "export",
+    epilog="Example\n\n  doe export --format xlsx --output trials.xlsx\n\n"
+    "  doe export --format csv > trials.csv",
+)
+def export(
+    ctx: typer.Context,
+    *,
+    format_: ExportFormat | None = typer.Option(
+        None,
+        "--format",
+        "-f",
+        help="csv or xlsx (default: the --output suffix, else csv).",
+    ),
+    output: Path | None = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="The file to write (default: csv on stdout, xlsx to CAMPAIGN-trials.xlsx).",
+    ),
+) -> None:
+    """Write every trial with its provenance as CSV or Excel.
+
+    One row per trial: state, source, round, settings, outcomes, predictions,
+    strategy and reason, model version, data hash, operators and times. Headers
+    carry units.
+    """
+    fmt = _export_format(format_, output)
+    campaign = state_of(ctx).load()
+    table = _with_units(campaign, campaign.table())
+    if fmt is ExportFormat.csv and output is None:
+        sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
+        return
+    path = output or Path(f"{campaign.name}-trials.{fmt.value}")
+    if fmt is ExportFormat.csv:
+        table.to_csv(path, index=False, lineterminator="\n")
+    else:
+        table.to_excel(path, index=False, sheet_name="trials")
+    note(f"Wrote {len(table)} trial(s) of campaign {campaign.name!r} to {path}.")
+
+
+def _export_format(format_: ExportFormat | None, output: Path | None) -> ExportFormat:
+    if format_ is not None:
+        return format_
+    if output is None:
+        return ExportFormat.csv
+    suffix = output.suffix.lower().lstrip(".")
+    if suffix not in ("csv", "xlsx"):
+        raise CliUsageError(
+            f"Cannot tell the format of --output {str(output)!r}; name a .csv or .xlsx "
+            "file or pass --format csv|xlsx."
+        )
+    return ExportFormat(suffix)
+
+
+def _with_units(campaign: Campaign, table: Any) -> Any:
+    d = campaign.definition
+    names = {p.name: p.label for p in d.space.parameters}
+    for n in d.outcome_names:
+        unit = d.outcome_unit(n)
+        names[n] = f"{n} [{unit}]"
+        names[f"pred_{n}"] = f"pred_{n} [{unit}]"
+        names[f"pred_{n}_std"] = f"pred_{n}_std [{unit}]"
+    return table.rename(columns=names)

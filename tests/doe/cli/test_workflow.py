@@ -1,0 +1,320 @@
+"""A whole campaign through the command line (in-process, typer's CliRunner)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from doe import Campaign
+from tests.doe.cli import (
+    GOOD,
+    copy_ledger,
+    invoke,
+    ok,
+    seeded_template,
+    snapshot,
+    sobol_toml,
+)
+
+
+@pytest.fixture(name="template", scope="module")
+def fixture_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return seeded_template(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(name="storage")
+def fixture_storage(template: Path, tmp_path: Path) -> str:
+    """A campaign (sobol strategy) with the two recorded cells of the paper."""
+    return copy_ledger(template, tmp_path)
+
+
+def _campaign(storage: str) -> Campaign:
+    return Campaign.load(storage=storage, tracking=False)
+
+
+def test_init_prints_knobs_objectives_limits_and_storage(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/doe.db"
+    result = ok(url, "init", str(sobol_toml(tmp_path)))
+    out = result.stdout
+    for text in ("li2s-si-gpe", "nitridation_temp_c", "mg/cm2", "300", "550"):
+        assert text in out
+    for text in ("specific_energy_wh_kg", "maximize", "Wh/kg", ">= 70", "sobol", url):
+        assert text in out
+    assert "Created campaign 'li2s-si-gpe'" in result.stderr
+    assert "A new study created" not in result.output  # Optuna's INFO line is hidden
+
+
+def test_import_adds_recorded_cells_and_campaigns_lists_counts(storage: str) -> None:
+    trials = _campaign(storage).trials()
+    assert [t.state for t in trials] == ["complete", "complete"]
+    assert all(t.attrs["source"] == "recorded" for t in trials)
+    assert trials[1].params["li2s_loading_mg_cm2"] == 2.5
+    assert "Fig. 4c" in trials[0].attrs["note"]
+    listed = json.loads(ok(storage, "campaigns", "--format", "json").stdout)
+    assert listed == [
+        {
+            "name": "li2s-si-gpe",
+            "strategy": "sobol",
+            "pending": 0,
+            "complete": 2,
+            "failed": 0,
+            "abandoned": 0,
+        }
+    ]
+    assert "li2s-si-gpe" in ok(storage, "campaigns").stdout
+
+
+def test_suggest_table_shows_units_strategy_and_reason(storage: str) -> None:
+    result = ok(storage, "suggest", "-n", "2", "--operator", "ana")
+    for text in ("trial", "co_precursor_g [g]", "np_ratio [-]", "sobol"):
+        assert text in result.stdout
+    assert "Suggested trial(s) 2, 3" in result.stderr
+    trials = _campaign(storage).trials()
+    assert [t.state for t in trials[2:]] == ["pending", "pending"]
+    assert trials[2].attrs["asked_by"] == "ana"
+
+
+def test_suggest_json_and_csv_on_stdout_and_to_files(
+    storage: str, tmp_path: Path
+) -> None:
+    doc = json.loads(ok(storage, "suggest", "-n", "2", "--format", "json").stdout)
+    assert doc["campaign"] == "li2s-si-gpe"
+    assert doc["units"]["li2s_loading_mg_cm2"] == "mg/cm2"
+    assert [s["trial"] for s in doc["suggestions"]] == [2, 3]
+    first = doc["suggestions"][0]
+    assert set(first["settings"]) == set(_campaign(storage).definition.space.names)
+    assert first["strategy"] == "sobol" and first["acq_value"] is None
+    out = ok(storage, "suggest", "--format", "csv").stdout
+    rows = list(pd.read_csv(pd.io.common.StringIO(out)).itertuples())
+    assert len(rows) == 1 and rows[0].trial == 4
+    path = tmp_path / "batch.json"
+    result = ok(storage, "suggest", "-n", "3", "--output", str(path))
+    assert result.stdout == ""
+    assert [s["trial"] for s in json.loads(path.read_text())["suggestions"]] == [
+        5,
+        6,
+        7,
+    ]
+    table = pd.read_csv(_write_csv(storage, tmp_path))
+    assert list(table["trial"]) == [8, 9]
+    assert "co_precursor_g [g]" in table.columns
+
+
+def _write_csv(storage: str, tmp_path: Path) -> Path:
+    path = tmp_path / "batch.csv"
+    ok(storage, "suggest", "-n", "2", "--format", "csv", "--output", str(path))
+    return path
+
+
+def test_pull_claims_and_release_frees(storage: str) -> None:
+    ok(storage, "suggest", "-n", "2")
+    panel = ok(storage, "pull", "--operator", "ana").stdout
+    assert "Trial 2 — build this cell" in panel
+    assert "li2s_loading_mg_cm2 =" in panel and "mg/cm2" in panel
+    assert "doe record 2 specific_energy_wh_kg=" in panel
+    got = json.loads(
+        ok(storage, "pull", "--operator", "ben", "--format", "json").stdout
+    )
+    assert got["trial"] == 3 and got["claimed_by"] == "ben" and got["claim_until"]
+    new = json.loads(
+        ok(
+            storage, "pull", "--operator", "cy", "--lease-hours", "2", "-f", "json"
+        ).stdout
+    )
+    assert new["trial"] == 4  # none free: a new suggestion, claimed
+    ok(storage, "release", "3", "--operator", "ben")
+    assert _campaign(storage).trial(3).claimed_by is None
+    again = json.loads(ok(storage, "pull", "--operator", "dee", "-f", "json").stdout)
+    assert again["trial"] == 3
+    ok(storage, "release", "3", "--force")
+    assert _campaign(storage).trial(3).claimed_by is None
+
+
+def test_record_from_arguments_fail_and_abandon(storage: str) -> None:
+    ok(storage, "suggest", "-n", "3")
+    result = ok(
+        storage, "record", "2", *GOOD, "average_voltage_v=1.55", "--operator", "ana"
+    )
+    assert "Recorded trial 2" in result.stderr
+    ok(
+        storage,
+        "fail",
+        "3",
+        "--kind",
+        "short_circuit",
+        "--note",
+        "shorted in formation",
+    )
+    ok(storage, "abandon", "4", "--note", "precursor ran out")
+    c = _campaign(storage)
+    rec = c.trial(2)
+    assert rec.state == "complete" and rec.attrs["recorded_by"] == "ana"
+    assert rec.outcomes == {
+        "specific_energy_wh_kg": 251.0,
+        "retention_pct": 70.2,
+        "safety_score": 84.0,
+        "average_voltage_v": 1.55,
+    }
+    assert c.trial(3).failure_kind == "short_circuit"
+    assert c.trial(3).attrs["failure_note"] == "shorted in formation"
+    assert c.trial(4).state == "abandoned"
+    assert c.counts() == {"pending": 0, "complete": 3, "failed": 1, "abandoned": 1}
+
+
+def test_record_from_csv_with_units_and_notes(storage: str, tmp_path: Path) -> None:
+    ok(storage, "suggest", "-n", "2")
+    path = tmp_path / "results.csv"
+    path.write_text(
+        "trial,specific_energy_wh_kg [Wh/kg],retention_pct [%],safety_score,"
+        "initial_capacity_mah_g [mAh/g],note\n"
+        "2,251,70.2,84,810,first cell\n"
+        "\n"
+        "3,240.5,66,79.5,,\n",
+        encoding="utf-8",
+    )
+    result = ok(storage, "record", "--file", str(path), "--operator", "ana")
+    assert "Recorded 2 trial(s)" in result.stderr
+    c = _campaign(storage)
+    assert c.trial(2).outcomes["initial_capacity_mah_g"] == 810.0
+    assert c.trial(2).attrs["note"] == "first cell"
+    assert c.trial(3).outcomes == {
+        "specific_energy_wh_kg": 240.5,
+        "retention_pct": 66.0,
+        "safety_score": 79.5,
+    }
+    assert c.trial(3).attrs["recorded_by"] == "ana"
+
+
+def test_record_from_xlsx(storage: str, tmp_path: Path) -> None:
+    ok(storage, "suggest", "-n", "2")
+    path = tmp_path / "results.xlsx"
+    pd.DataFrame(
+        {
+            "trial": [3, 2],
+            "specific_energy_wh_kg [Wh/kg]": [230.0, 251.0],
+            "retention_pct [%]": [61.5, 70.2],
+            "safety_score [0-100]": [77.0, 84.0],
+        }
+    ).to_excel(path, index=False)
+    ok(storage, "record", "--file", str(path))
+    c = _campaign(storage)
+    assert c.trial(2).outcomes["retention_pct"] == 70.2
+    assert c.trial(3).outcomes["specific_energy_wh_kg"] == 230.0
+
+
+def test_import_xlsx_with_a_failed_row(storage: str, tmp_path: Path) -> None:
+    path = tmp_path / "notebook.xlsx"
+    pd.DataFrame(
+        {
+            "co_precursor_g [g]": [0.2, 0.6],
+            "nitridation_temp_c [C]": [380, 450],
+            "li2s_loading_mg_cm2": [3.0, 6.0],
+            "eo_li_ratio": [12, 30],
+            "np_ratio [-]": [1.1, 1.5],
+            "specific_energy_wh_kg": [255.0, None],
+            "retention_pct": [60.0, None],
+            "safety_score": [80.0, None],
+            "failure_kind": [None, "build_failed"],
+            "note": [None, "cracked"],
+        }
+    ).to_excel(path, index=False)
+    result = ok(storage, "import", str(path), "--operator", "lab")
+    assert "as trial(s) 2-3" in result.stderr
+    c = _campaign(storage)
+    assert c.trial(2).state == "complete" and c.trial(2).params["eo_li_ratio"] == 12.0
+    assert c.trial(3).failure_kind == "build_failed"
+    assert c.trial(3).attrs["failure_note"] == "cracked"
+
+
+def _measure(storage: str, trial: int, energy: float, safety: float) -> None:
+    ok(
+        storage,
+        "record",
+        str(trial),
+        f"specific_energy_wh_kg={energy}",
+        "retention_pct=70",
+        f"safety_score={safety}",
+    )
+
+
+def test_status_table_and_json(storage: str) -> None:
+    ok(storage, "suggest", "-n", "2")
+    _measure(storage, 2, 300.0, 75.0)
+    _measure(storage, 3, 350.0, 60.0)  # misses the safety limit: not on the front
+    ok(storage, "suggest", "-n", "1")
+    ok(storage, "pull", "--operator", "ana")
+    doc = json.loads(ok(storage, "status", "--format", "json", "--no-model").stdout)
+    assert doc["counts"] == {"pending": 1, "complete": 4, "failed": 0, "abandoned": 0}
+    assert doc["pending"][0]["trial"] == 4 and doc["pending"][0]["claimed_by"] == "ana"
+    assert [r["trial"] for r in doc["pareto"]] == [2, 1]  # 0 is dominated by 1
+    assert doc["pareto"][0]["settings"]["np_ratio"] > 0
+    assert doc["reference_point"] == {
+        "specific_energy_wh_kg": 100.0,
+        "retention_pct": 40.0,
+        "safety_score": 70.0,
+    }
+    by_round = doc["hypervolume_by_round"]
+    assert [r["round"] for r in by_round] == [0, 1, 2]
+    assert [r["n_complete"] for r in by_round] == [2, 4, 4]
+    assert [r["n_feasible"] for r in by_round] == [2, 3, 3]
+    c = _campaign(storage)
+    assert by_round[-1]["hypervolume"] == pytest.approx(c.hypervolume())
+    assert 0 < by_round[0]["hypervolume"] < by_round[1]["hypervolume"]
+    assert doc["model_quality"] is None
+    table = ok(storage, "status", "--no-model").stdout
+    for text in ("Pareto front", "Hypervolume by round", "0 (recorded)", "Pending"):
+        assert text in table
+    assert "specific_energy_wh_kg [Wh/kg]" in table
+
+
+def test_status_model_quality(storage: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    quality = {
+        "specific_energy_wh_kg": {"r2": 0.91, "coverage_95": 0.95, "rmse": 8.2, "n": 12}
+    }
+    monkeypatch.setattr(Campaign, "model_quality", lambda self: quality, raising=False)
+    doc = json.loads(ok(storage, "status", "-f", "json").stdout)
+    assert doc["model_quality"] == quality
+    table = ok(storage, "status").stdout
+    assert (
+        "Model quality (leave-one-out)" in table and "0.91" in table and "95%" in table
+    )
+    monkeypatch.setattr(Campaign, "model_quality", lambda self: {}, raising=False)
+    assert "too few measurements" in ok(storage, "status").stdout
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_export(storage: str, tmp_path: Path, fmt: str) -> None:
+    ok(storage, "suggest", "-n", "2", "--operator", "ana")
+    _measure(storage, 2, 300.0, 75.0)
+    path = tmp_path / f"trials.{fmt}"
+    ok(storage, "export", "--format", fmt, "--output", str(path))
+    table = pd.read_csv(path) if fmt == "csv" else pd.read_excel(path)
+    assert list(table["trial"]) == [0, 1, 2, 3]
+    assert list(table["state"]) == ["complete", "complete", "complete", "pending"]
+    assert list(table["source"]) == ["recorded", "recorded", "suggested", "suggested"]
+    assert table.loc[2, "specific_energy_wh_kg [Wh/kg]"] == 300.0
+    assert math.isnan(table.loc[3, "retention_pct [%]"])
+    assert table.loc[1, "li2s_loading_mg_cm2 [mg/cm2]"] == 2.5
+    assert table.loc[3, "asked_by"] == "ana"
+
+
+def test_export_csv_to_stdout(storage: str) -> None:
+    out = ok(storage, "export").stdout
+    table = pd.read_csv(pd.io.common.StringIO(out))
+    assert len(table) == 2 and "note" not in table.columns
+
+
+def test_campaign_option_and_env_pick_one_of_several(
+    storage: str, tmp_path: Path
+) -> None:
+    ok(storage, "init", str(sobol_toml(tmp_path, name="second")))
+    before = snapshot(storage, "li2s-si-gpe")
+    ok(storage, "--campaign", "second", "suggest")
+    result = invoke(storage, "suggest", env={"DOE_CAMPAIGN": "second"})
+    assert result.exit_code == 0, result.stderr
+    assert len(snapshot(storage, "second")) == 2
+    assert snapshot(storage, "li2s-si-gpe") == before
