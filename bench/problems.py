@@ -8,9 +8,10 @@ and the best known hypervolume.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,9 @@ class Problem:
 def _botorch_problem(name: str, fn: Any, dim: int, n_obj: int) -> Problem:
     import torch
 
-    params = [{"name": f"x{i}", "low": 0.0, "high": 1.0, "unit": "-"} for i in range(dim)]
+    params = [
+        {"name": f"x{i}", "low": 0.0, "high": 1.0, "unit": "-"} for i in range(dim)
+    ]
     names = [f"f{j}" for j in range(n_obj)]
     ref = fn.ref_point.tolist()
     definition = {
@@ -99,7 +102,9 @@ def cell() -> Problem:
         arr = np.array([[r[k["name"]] for k in definition["parameters"]] for r in rows])
         out = truth.evaluate_many(arr, cycles=100)
         Y = np.column_stack([np.asarray(out[k], dtype=float) for k in objectives])
-        Y[np.asarray(out["safety_score"]) < 70.0] = -np.inf  # below the limit: worthless
+        Y[
+            np.asarray(out["safety_score"]) < 70.0
+        ] = -np.inf  # below the limit: worthless
         return Y
 
     return Problem(
@@ -123,11 +128,15 @@ def _cell_max_hv(n: int = 200_000) -> float:
     from campaigns.li2s_si import SimulatedCell
     from doe.objectives import hypervolume, pareto_mask
 
-    d = tomllib.loads((Path(__file__).parents[1] / "campaigns/li2s_si/campaign.toml").read_text())
+    d = tomllib.loads(
+        (Path(__file__).parents[1] / "campaigns/li2s_si/campaign.toml").read_text()
+    )
     lo = np.array([p["low"] for p in d["parameters"]])
     hi = np.array([p["high"] for p in d["parameters"]])
     U = qmc.Sobol(len(lo), scramble=True, seed=0).random(n)
-    out = SimulatedCell(seed=0, noise=False).evaluate_many(lo + U * (hi - lo), cycles=100)
+    out = SimulatedCell(seed=0, noise=False).evaluate_many(
+        lo + U * (hi - lo), cycles=100
+    )
     names = [o["name"] for o in d["objectives"]]
     Y = np.column_stack([np.asarray(out[k], dtype=float) for k in names])
     Y = Y[np.asarray(out["safety_score"]) >= 70.0]

@@ -24,15 +24,21 @@ from bench.problems import PROBLEMS
 STRATEGIES = ["gp", "sobol", "tpe", "nsga2", "gpsampler"]
 
 
-def run_one(problem_name: str, strategy: str, seed: int, n_batches: int, batch: int) -> dict:
+def run_one(
+    problem_name: str, strategy: str, seed: int, n_batches: int, batch: int
+) -> dict:
     from doe import Campaign
     from doe.objectives import hypervolume
 
     problem = PROBLEMS[problem_name]()
     definition = dict(problem.definition)
-    definition.update(name=f"{problem_name}-{strategy}-{seed}", strategy=strategy, seed=seed)
+    definition.update(
+        name=f"{problem_name}-{strategy}-{seed}", strategy=strategy, seed=seed
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        c = Campaign.create(definition, storage=f"sqlite:///{tmp}/bench.db", tracking=False)
+        c = Campaign.create(
+            definition, storage=f"sqlite:///{tmp}/bench.db", tracking=False
+        )
         n_init_batches = -(-definition["initial_design"] // batch)
         seconds = []
         evaluated: list[dict[str, float]] = []
@@ -74,7 +80,9 @@ def main() -> None:
     strategies = args.strategies.split(",")
     for p in problems:  # warm caches (true front of the cell) once, not per job
         PROBLEMS[p]()
-    jobs = [(p, s, seed) for p in problems for s in strategies for seed in range(args.seeds)]
+    jobs = [
+        (p, s, seed) for p in problems for s in strategies for seed in range(args.seeds)
+    ]
     t0 = time.time()
     rows = Parallel(n_jobs=args.jobs, verbose=5)(
         delayed(run_one)(p, s, seed, args.batches, args.batch) for p, s, seed in jobs
@@ -97,10 +105,14 @@ def main() -> None:
         .reset_index()
     )
     print()
-    print(f"Hypervolume after {int(table.n_evals.max())} evaluations, fraction of best known "
-          f"(median [min, max] over seeds); median seconds per batch of {args.batch}:")
+    print(
+        f"Hypervolume after {int(table.n_evals.max())} evaluations, fraction of best known "
+        f"(median [min, max] over seeds); median seconds per batch of {args.batch}:"
+    )
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"\nwall time {time.time() - t0:.0f} s on {os.cpu_count()} cores; runs in {args.out}/bench_runs.csv")
+    print(
+        f"\nwall time {time.time() - t0:.0f} s on {os.cpu_count()} cores; runs in {args.out}/bench_runs.csv"
+    )
 
 
 if __name__ == "__main__":

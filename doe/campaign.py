@@ -23,7 +23,14 @@ from doe.exceptions import (
     InvalidMeasurementError,
     TrialStateError,
 )
-from doe.ledger import ABANDONED, FAILURE_KINDS, Ledger, TrialRecord, list_campaigns
+from doe.ledger import (
+    ABANDONED,
+    FAILURE_KINDS,
+    Ledger,
+    TrialRecord,
+    list_campaigns,
+    mask_url,
+)
 from doe.objectives import hypervolume, objective_matrix, pareto_mask
 from doe.space import closest_name, to_finite_float
 
@@ -31,6 +38,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from doe.strategies import History
+    from doe.tracking import SyncReport, Tracker
 
 __all__ = ["Campaign", "Suggestion", "list_campaigns"]
 
@@ -113,6 +121,7 @@ class Campaign:
         self.device = device
         self._tracking = tracking
         self._tracking_uri = tracking_uri
+        self._tracker: Tracker | None = None
 
     # ------------------------------------------------------------ lifecycle
     @classmethod
@@ -140,12 +149,14 @@ class Campaign:
             CampaignExistsError: A campaign of that name exists.
         """
         definition = CampaignDefinition.coerce(source)
-        return cls(
+        campaign = cls(
             Ledger.create(definition, storage),
             device=device,
             tracking=tracking,
             tracking_uri=tracking_uri,
         )
+        campaign._track()  # the MLflow experiment exists from the start
+        return campaign
 
     @classmethod
     def load(
@@ -270,7 +281,7 @@ class Campaign:
             strategy or definition.strategy, definition, device=self.device
         )
         with self._ledger.lock():
-            self._expire_stale()
+            expired = self._expire_stale()
             trials = self.trials()
             proposals = strat.propose(self.history(trials), n)
             round_no = 1 + max(
@@ -294,7 +305,40 @@ class Campaign:
                     attrs.update(self._claim_attrs(operator, lease_hours))
                 number = self._ledger.add_trial(params, state="pending", attrs=attrs)
                 out.append(Suggestion.from_record(self._ledger.trial(number)))
+            self._store_round(
+                round_no, strat, proposals, out,
+                trials=trials, operator=operator, asked_at=asked_at,
+            )  # fmt: skip
+        self._track([*expired, *(s.trial_id for s in out)], round_no=round_no)
         return out
+
+    def _store_round(
+        self,
+        round_no: int,
+        strat: Any,
+        proposals: Sequence[Any],
+        out: Sequence[Suggestion],
+        *,
+        trials: Sequence[TrialRecord],
+        operator: str,
+        asked_at: str,
+    ) -> None:
+        """Keep the round's info (strategy, timings, diagnostics) in the ledger."""
+        from doe.tracking import round_info
+
+        info = round_info(
+            strat,
+            [
+                {k: v for k, v in p.info.items() if k != "sampler_attrs"}
+                for p in proposals
+            ],
+            [s.trial_id for s in out],
+            operator=operator,
+            asked_at=asked_at,
+            states=[t.state for t in trials] + ["pending"] * len(out),
+            hypervolume=self.hypervolume(),
+        )
+        self._ledger.set_round(round_no, info)
 
     def _claim_attrs(self, operator: str, lease_hours: float | None) -> dict[str, Any]:
         hours = (
@@ -322,21 +366,24 @@ class Campaign:
             lease_hours: How long the claim holds (default: the suggestion TTL).
         """
         operator = _check_operator(operator)
+        self._track()  # loads mlflow before the lock (suggest may run under it)
         with self._ledger.lock():
-            self._expire_stale()
+            expired = self._expire_stale()
             free = [
                 t
                 for t in self.trials()
                 if t.state == "pending" and t.claimed_by is None
             ]
             if not free:
+                self._track(expired)
                 return self.suggest(
                     1, operator=operator, claim=True, lease_hours=lease_hours
                 )[0]
             self._ledger.set_attrs(
                 free[0].number, self._claim_attrs(operator, lease_hours)
             )
-            return Suggestion.from_record(self._ledger.trial(free[0].number))
+        self._track([*expired, free[0].number])
+        return Suggestion.from_record(self._ledger.trial(free[0].number))
 
     def release(self, trial_id: int, *, operator: str | None = None) -> TrialRecord:
         """Release a claim so that someone else can pull the experiment."""
@@ -348,7 +395,8 @@ class Campaign:
                     f"{rec.claimed_by!r}, not {operator!r}; only they can release it."
                 )
             self._ledger.set_attrs(trial_id, {"claimed_by": None, "claim_until": None})
-            return self._ledger.trial(trial_id)
+        self._track([trial_id])
+        return self._ledger.trial(trial_id)
 
     def _pending(self, trial_id: int, action: str) -> TrialRecord:
         rec = self._ledger.trial(trial_id)
@@ -361,10 +409,11 @@ class Campaign:
             )
         return rec
 
-    def _expire_stale(self) -> None:
-        """Abandon unclaimed suggestions older than the campaign's TTL."""
+    def _expire_stale(self) -> list[int]:
+        """Abandon unclaimed suggestions older than the campaign's TTL; their numbers."""
         ttl = timedelta(days=self.definition.suggestion_ttl_days)
         cutoff = _iso(_now() - ttl)
+        expired = []
         for t in self.trials():
             if (
                 t.state == "pending"
@@ -379,6 +428,8 @@ class Campaign:
                         "failure_note": f"unclaimed for more than {ttl.days} days",
                     },
                 )
+                expired.append(t.number)
+        return expired
 
     # -------------------------------------------------------------- writes
     def validate_outcomes(
@@ -451,9 +502,11 @@ class Campaign:
                 **extra,
                 **({"note": note} if note else {}),
             }
-            return self._ledger.finish(
+            rec = self._ledger.finish(
                 trial_id, state="complete", values=self._values(values), attrs=attrs
             )
+        self._track([trial_id])
+        return rec
 
     def _values(self, outcomes: Mapping[str, float]) -> list[float]:
         return [outcomes[o.name] for o in self.definition.objectives]
@@ -486,7 +539,7 @@ class Campaign:
             )
         with self._ledger.lock():
             self._pending(trial_id, "fail")
-            return self._ledger.finish(
+            rec = self._ledger.finish(
                 trial_id,
                 state="failed",
                 attrs={
@@ -495,6 +548,8 @@ class Campaign:
                     "recorded_by": operator or _whoami(),
                 },
             )
+        self._track([trial_id])
+        return rec
 
     def abandon(
         self, trial_id: int, *, note: str = "", operator: str | None = None
@@ -502,7 +557,7 @@ class Campaign:
         """Withdraw a suggestion nobody will run (no longer treated as pending)."""
         with self._ledger.lock():
             self._pending(trial_id, "abandon")
-            return self._ledger.finish(
+            rec = self._ledger.finish(
                 trial_id,
                 state="failed",
                 attrs={
@@ -511,6 +566,8 @@ class Campaign:
                     "recorded_by": operator or _whoami(),
                 },
             )
+        self._track([trial_id])
+        return rec
 
     def add(
         self,
@@ -595,7 +652,74 @@ class Campaign:
                     numbers.append(
                         self._ledger.add_trial(params, state="failed", attrs=attrs)
                     )
+        self._track(numbers)
         return numbers
+
+    # ------------------------------------------------------------ tracking
+    @property
+    def tracking_status(self) -> str:
+        """The MLflow mirror: ``"off"``, ``"ok"`` or ``"behind: <reason>"``.
+
+        ``ok`` means every write of this object reached MLflow; after ``behind``,
+        :meth:`sync_tracking` (``doe sync``) catches up.
+        """
+        tracker = self._tracker_or_none()
+        return "off" if tracker is None else tracker.status
+
+    def sync_tracking(self) -> SyncReport:
+        """Bring MLflow level with the ledger: one run per trial and per round.
+
+        Safe to repeat: a second sync creates and updates nothing.
+
+        Returns:
+            Counts of runs created, updated and unchanged (``status="off"`` and no
+            counts when tracking is off).
+
+        Raises:
+            TrackingError: MLflow is unreachable or refused a write; the ledger is
+                unaffected.
+        """
+        tracker = self._tracker_or_none()
+        if tracker is None:
+            from doe.tracking import SyncReport
+
+            return SyncReport(status="off")
+        return tracker.sync()
+
+    def _tracker_or_none(self) -> Tracker | None:
+        on = self.definition.tracking if self._tracking is None else self._tracking
+        if not on:
+            return None
+        if self._tracker is None:
+            from doe.tracking import LedgerAccess, Tracker
+
+            self._tracker = Tracker(
+                self.name,
+                uri=self._tracking_uri,
+                storage=mask_url(self.storage),
+                ledger=LedgerAccess(
+                    trials=self.trials,
+                    rounds=self._ledger.rounds,
+                    definition=lambda: self.definition,
+                    lock=self._ledger.lock,
+                    identity=lambda: str(
+                        self._ledger.study().user_attrs.get("doe:created_at", "")
+                    ),
+                ),
+            )
+        return self._tracker
+
+    def _track(
+        self, numbers: Sequence[int] = (), *, round_no: int | None = None
+    ) -> None:
+        """Mirror written trials (and a new round) to MLflow; never raises for it.
+
+        Called after the write's lock is released: the tracker loads mlflow first,
+        then re-reads the trials under the lock, so the mirror never goes back.
+        """
+        tracker = self._tracker_or_none()
+        if tracker is not None:
+            tracker.update(numbers, round_no=round_no)
 
     # ------------------------------------------------------------ analysis
     def table(self) -> pd.DataFrame:

@@ -18,6 +18,7 @@ __all__ = [
     "StorageBusyError",
     "StorageError",
     "TrackingError",
+    "TrackingWarning",
     "TrialStateError",
     "UnknownCampaignError",
     "UnknownStrategyError",
@@ -79,3 +80,7 @@ class StorageBusyError(StorageError):
 
 class TrackingError(DoeError, RuntimeError):
     """MLflow tracking failed; the ledger is unaffected."""
+
+
+class TrackingWarning(UserWarning):
+    """MLflow tracking is behind (unreachable or refused a write); the ledger is fine."""

@@ -53,6 +53,7 @@ ABANDONED = "abandoned"
 SQLITE_TIMEOUT_S = 30.0
 LOCK_TIMEOUT_S = 300.0
 _ATTR_DEF = "doe:definition"
+_ATTR_ROUND = "doe:round:"
 _STATE = {"RUNNING": "pending", "COMPLETE": "complete", "FAIL": "failed"}
 _process_locks: dict[str, threading.RLock] = {}
 _process_locks_guard = threading.Lock()
@@ -313,6 +314,36 @@ class Ledger:
             self._storage.set_study_user_attr(
                 self._study_id, "doe:definition_hash", definition.hash
             )
+
+    def set_round(self, number: int, info: Mapping[str, Any]) -> None:
+        """Store the info of suggestion round ``number`` (JSON-able) with the study.
+
+        Kept as the study user attr ``doe:round:<number>``, so that the MLflow
+        mirror can rebuild the round's run at any time (``doe sync``).
+
+        Raises:
+            StorageError: ``number`` is not a whole number >= 1.
+        """
+        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+            raise StorageError(
+                f"Round number of campaign {self.name!r} must be a whole number >= 1; "
+                f"got {number!r}."
+            )
+        with _storage_errors(self.url):
+            self._storage.set_study_user_attr(
+                self._study_id, f"{_ATTR_ROUND}{number}", _jsonable(dict(info))
+            )
+
+    def rounds(self) -> list[dict[str, Any]]:
+        """Every stored round's info, by number, each with its ``round`` number."""
+        with _storage_errors(self.url):
+            attrs = self._storage.get_study_user_attrs(self._study_id)
+        out = [
+            {**value, "round": int(key[len(_ATTR_ROUND) :])}
+            for key, value in attrs.items()
+            if key.startswith(_ATTR_ROUND) and key[len(_ATTR_ROUND) :].isdigit()
+        ]
+        return sorted(out, key=lambda r: int(r["round"]))
 
     def study(self, sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
         """The Optuna study over this ledger (for samplers)."""

@@ -141,23 +141,28 @@ class OutcomeLimit:
 def pareto_mask(Y: np.ndarray) -> np.ndarray:
     """Mask of the non-dominated rows of `n x m` values, all to be maximised.
 
+    Rows are visited in decreasing lexicographic order, so each row needs comparing
+    only with the front found so far: O(n x front size).
+
     Example:
         >>> pareto_mask(np.array([[1.0, 2.0], [2.0, 1.0], [0.5, 0.5]])).tolist()
         [True, True, False]
     """
     Y = np.asarray(Y, dtype=float)
     n = Y.shape[0]
-    mask = np.ones(n, dtype=bool)
-    for i in range(n):
-        if not mask[i]:
+    mask = np.zeros(n, dtype=bool)
+    if n == 0:
+        return mask
+    order = np.lexsort(Y.T[::-1])[::-1]  # descending by first column, then the next
+    front = np.empty((0, Y.shape[1]))
+    for i in order:
+        y = Y[i]
+        if front.shape[0] and np.any(
+            np.all(front >= y, axis=1) & np.any(front > y, axis=1)
+        ):
             continue
-        dominates_i = np.all(Y >= Y[i], axis=1) & np.any(Y > Y[i], axis=1)
-        if dominates_i.any():
-            mask[i] = False
-            continue
-        dominated_by_i = np.all(Y[i] >= Y, axis=1) & np.any(Y[i] > Y, axis=1)
-        mask &= ~dominated_by_i
-    # exact duplicates of a front point are all kept
+        mask[i] = True
+        front = np.vstack([front, y])
     return mask
 
 

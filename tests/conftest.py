@@ -35,6 +35,22 @@ TOY: dict[str, Any] = {
 }
 
 
+@pytest.fixture(name="mlflow_tmp_store", autouse=True)
+def fixture_mlflow_tmp_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """Every test tracks into a temporary MLflow store, never the repo's mlflow/.
+
+    One store per session (creating an MLflow schema takes seconds); campaigns of
+    the same name from different ledgers get experiments of their own.
+    """
+    store = tmp_path_factory.getbasetemp() / "mlflow-store"
+    store.mkdir(exist_ok=True)
+    uri = f"sqlite:///{store}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
 @pytest.fixture(name="toy_dict")
 def fixture_toy_dict() -> dict[str, Any]:
     return copy.deepcopy(TOY)
@@ -92,7 +108,9 @@ def fixture_pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 break
             os.chmod(parent, os.stat(parent).st_mode | 0o055)
     subprocess.run(
-        _as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]),
+        _as_postgres(
+            [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
+        ),
         check=True,
         capture_output=True,
     )
@@ -103,12 +121,18 @@ def fixture_pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _as_postgres(
             [
                 str(bindir / "postgres"),
-                "-D", str(data),
-                "-p", str(port),
-                "-c", "listen_addresses=127.0.0.1",
-                "-c", f"unix_socket_directories={base}",
-                "-c", "max_connections=200",
-                "-c", "fsync=off",
+                "-D",
+                str(data),
+                "-p",
+                str(port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"unix_socket_directories={base}",
+                "-c",
+                "max_connections=200",
+                "-c",
+                "fsync=off",
             ]
         ),
         stdout=log_handle,

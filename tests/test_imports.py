@@ -12,7 +12,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def _loaded_after(stmt: str) -> set[str]:
     code = f"import sys; {stmt}; print(' '.join(sorted(sys.modules)))"
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return {m.split(".")[0] for m in out.split()}
 

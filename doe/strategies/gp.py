@@ -10,7 +10,9 @@ to the next space-filling point and says why in the proposal.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -41,6 +43,8 @@ class GPSettings:
         maxiter_acq: L-BFGS-B iterations per restart.
         device: ``"cpu"`` or ``"cuda"``.
         hypervolume: ``"ehvi"`` (fast, kriging-believer batches) or ``"nehvi"``.
+        num_threads: Torch threads while proposing (1 avoids oversubscribing the
+            cores when several campaigns or replay seeds run side by side).
         min_distance: Candidates closer than this (unit cube) to an existing trial are
             replaced by a space-filling point.
     """
@@ -53,6 +57,7 @@ class GPSettings:
     device: str = "cpu"
     hypervolume: str = "ehvi"
     min_distance: float = 1e-4
+    num_threads: int = 1
 
 
 class _HistorySampler(BaseSampler):  # type: ignore[misc]  # optuna is untyped here
@@ -174,7 +179,8 @@ class GPStrategy(_HistorySampler):
                 reason += f", {len(history.failed)} failed"
             return _sobol(history, n, seed=self.seed, strategy=self.name, reason=reason)
         try:
-            return self._propose_model(history, n)
+            with _torch_threads(self.settings.num_threads):
+                return self._propose_model(history, n)
         except _FallbackError as why:
             return _sobol(
                 history,
@@ -369,6 +375,18 @@ class GPStrategy(_HistorySampler):
 
 class _FallbackError(Exception):
     """The model cannot be used; the message says why."""
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _diagnostics(sur: Any) -> dict[str, dict[str, Any]]:

@@ -32,10 +32,14 @@ def fixture_campaign(toy_dict: dict[str, Any], sqlite_url: str) -> Campaign:
 
 
 def _snapshot(c: Campaign) -> list[tuple]:
-    return [(t.number, t.state, t.params, t.outcomes, sorted(t.attrs)) for t in c.trials()]
+    return [
+        (t.number, t.state, t.params, t.outcomes, sorted(t.attrs)) for t in c.trials()
+    ]
 
 
-def test_create_then_load_by_name_and_alone(campaign: Campaign, sqlite_url: str) -> None:
+def test_create_then_load_by_name_and_alone(
+    campaign: Campaign, sqlite_url: str
+) -> None:
     again = Campaign.load("toy", storage=sqlite_url)
     assert again.definition == campaign.definition
     assert Campaign.load(storage=sqlite_url).name == "toy"
@@ -48,8 +52,12 @@ def test_create_from_toml_and_refuse_duplicates(sqlite_url: str) -> None:
         Campaign.create(CELL_TOML, storage=sqlite_url)
 
 
-def test_load_errors(campaign: Campaign, sqlite_url: str, toy_dict: dict, tmp_path) -> None:
-    with pytest.raises(UnknownCampaignError, match="No campaign 'toi'.*Did you mean 'toy'"):
+def test_load_errors(
+    campaign: Campaign, sqlite_url: str, toy_dict: dict, tmp_path
+) -> None:
+    with pytest.raises(
+        UnknownCampaignError, match="No campaign 'toi'.*Did you mean 'toy'"
+    ):
         Campaign.load("toi", storage=sqlite_url)
     with pytest.raises(UnknownCampaignError, match="does not exist"):
         Campaign.load("toy", storage=f"sqlite:///{tmp_path}/nothing.db")
@@ -68,9 +76,17 @@ def test_suggest_record_fail_abandon_cycle(campaign: Campaign) -> None:
         assert s.strategy == "sobol"
     rec = campaign.record(0, toy_outcomes(batch[0].params), operator="ana")
     assert rec.state == "complete" and rec.attrs["recorded_by"] == "ana"
-    assert campaign.fail(1, "short_circuit", "shorted in formation").failure_kind == "short_circuit"
+    assert (
+        campaign.fail(1, "short_circuit", "shorted in formation").failure_kind
+        == "short_circuit"
+    )
     assert campaign.abandon(2).state == "abandoned"
-    assert campaign.counts() == {"pending": 1, "complete": 1, "failed": 1, "abandoned": 1}
+    assert campaign.counts() == {
+        "pending": 1,
+        "complete": 1,
+        "failed": 1,
+        "abandoned": 1,
+    }
     prov = campaign.trial(0).attrs
     assert prov["asked_by"] == "ana" and prov["round"] == 1 and "asked_at" in prov
 
@@ -86,14 +102,38 @@ def test_second_batch_never_repeats_pending_points(campaign: Campaign) -> None:
 @pytest.mark.parametrize(
     ("outcomes", "error", "match"),
     [
-        pytest.param({"yield_pct": 1.0}, InvalidMeasurementError, "Missing objective.*'cost_eur'", id="missing"),
-        pytest.param(dict(GOOD, yeild_pct=1.0), InvalidMeasurementError, "Unknown outcome 'yeild_pct'.*Did you mean 'yield_pct'", id="unknown"),
-        pytest.param(dict(GOOD, cost_eur=math.nan), InvalidMeasurementError, r"'cost_eur' \[EUR\] must be a finite", id="nan"),
-        pytest.param(dict(GOOD, cost_eur=math.inf), InvalidMeasurementError, "finite", id="inf"),
-        pytest.param(dict(GOOD, cost_eur="cheap"), InvalidMeasurementError, "must be a number; got 'cheap'", id="text"),
+        pytest.param(
+            {"yield_pct": 1.0},
+            InvalidMeasurementError,
+            "Missing objective.*'cost_eur'",
+            id="missing",
+        ),
+        pytest.param(
+            dict(GOOD, yeild_pct=1.0),
+            InvalidMeasurementError,
+            "Unknown outcome 'yeild_pct'.*Did you mean 'yield_pct'",
+            id="unknown",
+        ),
+        pytest.param(
+            dict(GOOD, cost_eur=math.nan),
+            InvalidMeasurementError,
+            r"'cost_eur' \[EUR\] must be a finite",
+            id="nan",
+        ),
+        pytest.param(
+            dict(GOOD, cost_eur=math.inf), InvalidMeasurementError, "finite", id="inf"
+        ),
+        pytest.param(
+            dict(GOOD, cost_eur="cheap"),
+            InvalidMeasurementError,
+            "must be a number; got 'cheap'",
+            id="text",
+        ),
     ],
 )
-def test_bad_outcomes_write_nothing(campaign: Campaign, outcomes: dict, error: type, match: str) -> None:
+def test_bad_outcomes_write_nothing(
+    campaign: Campaign, outcomes: dict, error: type, match: str
+) -> None:
     campaign.suggest(1)
     before = _snapshot(campaign)
     with pytest.raises(error, match=match):
@@ -114,7 +154,9 @@ def test_state_errors_write_nothing(campaign: Campaign) -> None:
         campaign.record(7, GOOD)
     with pytest.raises(UnknownTrialError, match="whole numbers"):
         campaign.record(-1, GOOD)
-    with pytest.raises(InvalidMeasurementError, match="Failure kind 'shorted'.*Did you mean"):
+    with pytest.raises(
+        InvalidMeasurementError, match="Failure kind 'shorted'.*Did you mean"
+    ):
         campaign.fail(0, "shorted")
     with pytest.raises(DoeError, match="Batch size"):
         campaign.suggest(0)
@@ -127,7 +169,10 @@ def test_add_many_checks_all_rows_first(campaign: Campaign) -> None:
         {"settings": good, "outcomes": GOOD},
         {"settings": dict(good, temp_c=500.0), "outcomes": GOOD},
     ]
-    with pytest.raises(InvalidSettingsError, match=r"'temp_c' in row 2 must lie in \[20, 80\] C; got 500"):
+    with pytest.raises(
+        InvalidSettingsError,
+        match=r"'temp_c' in row 2 must lie in \[20, 80\] C; got 500",
+    ):
         campaign.add_many(rows)
     assert campaign.trials() == []
     n = campaign.add(good, GOOD, note="from the notebook")
@@ -148,7 +193,9 @@ def test_table_pareto_hypervolume(campaign: Campaign) -> None:
         campaign.add(settings, {**toy_outcomes(settings), **(override or {})})
     table = campaign.table()
     assert list(table["trial"]) == [0, 1, 2, 3]
-    assert {"temp_c", "yield_pct", "purity_pct", "strategy", "state"} <= set(table.columns)
+    assert {"temp_c", "yield_pct", "purity_pct", "strategy", "state"} <= set(
+        table.columns
+    )
     front = campaign.pareto()
     assert 3 not in set(front["trial"])
     assert set(front["trial"]) <= {0, 1, 2}
@@ -172,7 +219,9 @@ def test_pull_claims_distinct_experiments(campaign: Campaign) -> None:
         campaign.pull("  ")
 
 
-def test_expired_lease_returns_to_pool_and_stale_suggestions_expire(campaign: Campaign) -> None:
+def test_expired_lease_returns_to_pool_and_stale_suggestions_expire(
+    campaign: Campaign,
+) -> None:
     campaign.suggest(1)
     campaign.pull("ana", lease_hours=1e-6)
     assert campaign.pull("ben").trial_id == 0  # ana's lease has run out
@@ -205,7 +254,9 @@ def test_optuna_baselines_propose_in_bounds(campaign: Campaign, strategy: str) -
 def test_suggestions_are_deterministic_for_a_seed(toy_dict: dict, tmp_path) -> None:
     runs = []
     for i in range(2):
-        c = Campaign.create(dict(toy_dict, strategy="tpe"), storage=f"sqlite:///{tmp_path}/{i}.db")
+        c = Campaign.create(
+            dict(toy_dict, strategy="tpe"), storage=f"sqlite:///{tmp_path}/{i}.db"
+        )
         for _ in range(3):
             for s in c.suggest(2):
                 c.record(s.trial_id, toy_outcomes(s.params))

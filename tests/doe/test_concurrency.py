@@ -43,7 +43,9 @@ def _run(url: str, toy_dict: dict[str, Any]) -> None:
     assert all(t.state == "complete" for t in trials)
     points = {tuple(t.params.values()) for t in trials}
     assert len(points) == len(trials), "two callers got the same point"
-    assert {t.attrs["recorded_by"] for t in trials} == {f"w{i}" for i in range(N_WORKERS)}
+    assert {t.attrs["recorded_by"] for t in trials} == {
+        f"w{i}" for i in range(N_WORKERS)
+    }
 
 
 def _run_pulls(url: str, toy_dict: dict[str, Any]) -> None:

@@ -44,7 +44,11 @@ def test_roundtrip_through_dict_and_json(toy_dict: dict[str, Any]) -> None:
         pytest.param({"strategy": "gpp"}, "Did you mean 'gp'", id="strategy"),
         pytest.param({"initial_design": 0}, "initial_design.*>= 1", id="initial"),
         pytest.param({"seed": -1}, "seed.*>= 0", id="seed"),
-        pytest.param({"limits": [{"name": "purity", "op": ">=", "value": 1}]}, "unknown outcome.*Did you mean 'purity_pct'", id="limit-name"),
+        pytest.param(
+            {"limits": [{"name": "purity", "op": ">=", "value": 1}]},
+            "unknown outcome.*Did you mean 'purity_pct'",
+            id="limit-name",
+        ),
         pytest.param({"objectives": []}, "at least one objective", id="no-objective"),
         pytest.param({"parameters": "x"}, "list of tables", id="params-type"),
         pytest.param({"colour": "red"}, "Unknown key 'colour'", id="unknown-key"),
@@ -52,7 +56,9 @@ def test_roundtrip_through_dict_and_json(toy_dict: dict[str, Any]) -> None:
         pytest.param({"version": 9}, "schema version 9", id="version"),
     ],
 )
-def test_bad_definitions_are_named(toy_dict: dict[str, Any], change: dict, match: str) -> None:
+def test_bad_definitions_are_named(
+    toy_dict: dict[str, Any], change: dict, match: str
+) -> None:
     toy_dict.update(change)
     with pytest.raises(DefinitionError, match=match):
         CampaignDefinition.from_dict(toy_dict)

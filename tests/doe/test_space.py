@@ -52,16 +52,38 @@ def test_validate_returns_floats_in_order(space: SearchSpace) -> None:
 @pytest.mark.parametrize(
     ("settings_", "match"),
     [
-        pytest.param({"temp_c": 600.0, "conc_mol_l": 0.5, "layers": 3}, r"'temp_c'.*\[300, 550\] C; got 600", id="high"),
-        pytest.param({"temp_c": math.nan, "conc_mol_l": 0.5, "layers": 3}, "finite", id="nan"),
-        pytest.param({"temp_c": math.inf, "conc_mol_l": 0.5, "layers": 3}, "finite", id="inf"),
-        pytest.param({"temp_c": "hot", "conc_mol_l": 0.5, "layers": 3}, "must be a number; got 'hot'", id="text"),
-        pytest.param({"temp_c": 400.0, "layers": 3}, "Missing value.*'conc_mol_l'", id="missing"),
-        pytest.param({"temp_c": 400.0, "conc_mol_l": 0.5, "layers": 3, "tmp_c": 1}, "Unknown parameter 'tmp_c'.*Did you mean 'temp_c'", id="unknown"),
-        pytest.param({"temp_c": True, "conc_mol_l": 0.5, "layers": 3}, "boolean", id="bool"),
+        pytest.param(
+            {"temp_c": 600.0, "conc_mol_l": 0.5, "layers": 3},
+            r"'temp_c'.*\[300, 550\] C; got 600",
+            id="high",
+        ),
+        pytest.param(
+            {"temp_c": math.nan, "conc_mol_l": 0.5, "layers": 3}, "finite", id="nan"
+        ),
+        pytest.param(
+            {"temp_c": math.inf, "conc_mol_l": 0.5, "layers": 3}, "finite", id="inf"
+        ),
+        pytest.param(
+            {"temp_c": "hot", "conc_mol_l": 0.5, "layers": 3},
+            "must be a number; got 'hot'",
+            id="text",
+        ),
+        pytest.param(
+            {"temp_c": 400.0, "layers": 3}, "Missing value.*'conc_mol_l'", id="missing"
+        ),
+        pytest.param(
+            {"temp_c": 400.0, "conc_mol_l": 0.5, "layers": 3, "tmp_c": 1},
+            "Unknown parameter 'tmp_c'.*Did you mean 'temp_c'",
+            id="unknown",
+        ),
+        pytest.param(
+            {"temp_c": True, "conc_mol_l": 0.5, "layers": 3}, "boolean", id="bool"
+        ),
     ],
 )
-def test_validate_rejects_bad_settings(space: SearchSpace, settings_: dict, match: str) -> None:
+def test_validate_rejects_bad_settings(
+    space: SearchSpace, settings_: dict, match: str
+) -> None:
     with pytest.raises(InvalidSettingsError, match=match):
         space.validate(settings_, where=" in row 2")
 
@@ -71,9 +93,17 @@ def test_validate_rejects_bad_settings(space: SearchSpace, settings_: dict, matc
     [
         pytest.param({"name": "T", "low": 0, "high": 1}, "snake_case", id="name"),
         pytest.param({"name": "t_c", "low": 2, "high": 1}, "low < high", id="order"),
-        pytest.param({"name": "t_c", "low": 0, "high": 1, "log": True}, "low must be > 0", id="log"),
-        pytest.param({"name": "t_c", "low": 0, "high": 1, "step": 2}, "step must lie", id="step"),
-        pytest.param({"name": "t_c", "low": "a", "high": 1}, "must be a number", id="text"),
+        pytest.param(
+            {"name": "t_c", "low": 0, "high": 1, "log": True},
+            "low must be > 0",
+            id="log",
+        ),
+        pytest.param(
+            {"name": "t_c", "low": 0, "high": 1, "step": 2}, "step must lie", id="step"
+        ),
+        pytest.param(
+            {"name": "t_c", "low": "a", "high": 1}, "must be a number", id="text"
+        ),
     ],
 )
 def test_parameter_rejects_bad_definitions(kwargs: dict, match: str) -> None:

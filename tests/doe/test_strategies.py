@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pytest
 
 from doe.definition import CampaignDefinition
-from doe.strategies import GPSettings, GPStrategy, History, make_strategy
 from doe.exceptions import UnknownStrategyError
+from doe.strategies import GPSettings, GPStrategy, History, make_strategy
 from tests.conftest import toy_outcomes
 
-FAST = GPSettings(num_restarts=2, raw_samples=32, mc_samples=16, maxiter_fit=50, maxiter_acq=20)
+FAST = GPSettings(
+    num_restarts=2, raw_samples=32, mc_samples=16, maxiter_fit=50, maxiter_acq=20
+)
 
 
 @pytest.fixture(name="definition")
@@ -20,7 +21,9 @@ def fixture_definition(toy_dict: dict[str, Any]) -> CampaignDefinition:
     return CampaignDefinition.from_dict(toy_dict)
 
 
-def _history(d: CampaignDefinition, n: int, *, outcome=toy_outcomes, pending: int = 0, failed=()) -> History:
+def _history(
+    d: CampaignDefinition, n: int, *, outcome=toy_outcomes, pending: int = 0, failed=()
+) -> History:
     rows = d.space.decode(d.space.sobol(n + pending, seed=11))
     complete = tuple((r, outcome(r), {}) for r in rows[:n])
     return History(
@@ -39,7 +42,9 @@ def test_initial_design_is_space_filling(definition: CampaignDefinition) -> None
 
 
 def test_model_proposals_carry_provenance(definition: CampaignDefinition) -> None:
-    props = GPStrategy(definition, settings=FAST).propose(_history(definition, 8, pending=2), 3)
+    props = GPStrategy(definition, settings=FAST).propose(
+        _history(definition, 8, pending=2), 3
+    )
     assert len(props) == 3
     for p in props:
         definition.space.validate(p.params)
@@ -62,12 +67,24 @@ def test_same_seed_and_data_give_the_same_batch(definition: CampaignDefinition) 
 @pytest.mark.parametrize(
     ("outcome", "reason"),
     [
-        pytest.param(lambda r: {"yield_pct": 1.0, "cost_eur": 2.0, "purity_pct": 95.0}, "every outcome is constant", id="constant"),
-        pytest.param(lambda r: {"yield_pct": 1.0, "cost_eur": 2.0}, "'purity_pct' has fewer than 2", id="missing-limit-outcome"),
+        pytest.param(
+            lambda r: {"yield_pct": 1.0, "cost_eur": 2.0, "purity_pct": 95.0},
+            "every outcome is constant",
+            id="constant",
+        ),
+        pytest.param(
+            lambda r: {"yield_pct": 1.0, "cost_eur": 2.0},
+            "'purity_pct' has fewer than 2",
+            id="missing-limit-outcome",
+        ),
     ],
 )
-def test_awkward_data_falls_back_and_says_why(definition: CampaignDefinition, outcome, reason: str) -> None:
-    props = GPStrategy(definition, settings=FAST).propose(_history(definition, 6, outcome=outcome), 2)
+def test_awkward_data_falls_back_and_says_why(
+    definition: CampaignDefinition, outcome, reason: str
+) -> None:
+    props = GPStrategy(definition, settings=FAST).propose(
+        _history(definition, 6, outcome=outcome), 2
+    )
     assert all(p.info["reason"].startswith("fallback") for p in props)
     assert reason in props[0].info["reason"]
 
@@ -75,7 +92,10 @@ def test_awkward_data_falls_back_and_says_why(definition: CampaignDefinition, ou
 def test_duplicate_points_still_fit(definition: CampaignDefinition) -> None:
     row = {"temp_c": 50.0, "conc_mol_l": 0.2}
     complete = tuple((row, toy_outcomes(row), {}) for _ in range(6))
-    complete += tuple((r, toy_outcomes(r), {}) for r in definition.space.decode(definition.space.sobol(3, seed=2)))
+    complete += tuple(
+        (r, toy_outcomes(r), {})
+        for r in definition.space.decode(definition.space.sobol(3, seed=2))
+    )
     h = History(definition=definition, complete=complete, n_total=9)
     props = GPStrategy(definition, settings=FAST).propose(h, 2)
     assert len(props) == 2
@@ -83,23 +103,35 @@ def test_duplicate_points_still_fit(definition: CampaignDefinition) -> None:
         definition.space.validate(p.params)
 
 
-def test_all_failed_keeps_filling_the_space_and_says_why(definition: CampaignDefinition) -> None:
+def test_all_failed_keeps_filling_the_space_and_says_why(
+    definition: CampaignDefinition,
+) -> None:
     rows = definition.space.decode(definition.space.sobol(6, seed=5))
     d = CampaignDefinition.from_dict({**definition.to_dict(), "initial_design": 1})
     h = History(definition=d, failed=tuple((r, {}) for r in rows), n_total=6)
     props = GPStrategy(d, settings=FAST).propose(h, 2)
-    assert all(p.info["reason"] == "initial design: 0 of 1 space-filling points measured, 6 failed" for p in props)
+    assert all(
+        p.info["reason"]
+        == "initial design: 0 of 1 space-filling points measured, 6 failed"
+        for p in props
+    )
     fresh = {tuple(p.params.values()) for p in props}
     assert not fresh & {tuple(r.values()) for r in rows}
 
 
-def test_failures_steer_away_from_the_failed_region(definition: CampaignDefinition) -> None:
+def test_failures_steer_away_from_the_failed_region(
+    definition: CampaignDefinition,
+) -> None:
     # everything hotter than 65 C failed to build: the model should learn that
     space = definition.space
     rows = space.decode(space.sobol(16, seed=4))
     ok = [r for r in rows if r["temp_c"] <= 65]
     bad = [r for r in rows if r["temp_c"] > 65]
-    bad += [{"temp_c": t, "conc_mol_l": c} for t in (68.0, 72.0, 76.0, 79.0) for c in (0.05, 0.5)]
+    bad += [
+        {"temp_c": t, "conc_mol_l": c}
+        for t in (68.0, 72.0, 76.0, 79.0)
+        for c in (0.05, 0.5)
+    ]
     h = History(
         definition=definition,
         complete=tuple((r, toy_outcomes(r), {}) for r in ok),
@@ -117,9 +149,13 @@ def test_unknown_strategy(definition: CampaignDefinition) -> None:
 
 
 @pytest.mark.parametrize("name", ["gp", "sobol", "random", "tpe", "nsga2", "gpsampler"])
-def test_every_strategy_proposes_inside_the_bounds(definition: CampaignDefinition, name: str) -> None:
+def test_every_strategy_proposes_inside_the_bounds(
+    definition: CampaignDefinition, name: str
+) -> None:
     options = FAST.__dict__ if name == "gp" else {}
-    strat = make_strategy(name, definition, **({k: v for k, v in options.items() if k != "device"}))
+    strat = make_strategy(
+        name, definition, **({k: v for k, v in options.items() if k != "device"})
+    )
     props = strat.propose(_history(definition, 6, pending=1), 2)
     assert len(props) == 2
     for p in props:
