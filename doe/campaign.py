@@ -19,7 +19,7 @@ import numpy as np
 
 from doe.definition import CampaignDefinition
 from doe.exceptions import (
-    DoeError,
+    InvalidArgumentError,
     InvalidMeasurementError,
     TrialStateError,
 )
@@ -267,10 +267,11 @@ class Campaign:
             The suggestions, in order.
 
         Raises:
-            DoeError: ``n`` is not a whole number in [1, 64], or an unknown strategy.
+            InvalidArgumentError: ``n`` is not a whole number in [1, 64].
+            UnknownStrategyError: ``strategy`` is unknown.
         """
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_BATCH:
-            raise DoeError(
+            raise InvalidArgumentError(
                 f"Batch size n must be a whole number from 1 to {MAX_BATCH}; got {n!r}."
             )
         from doe.strategies import make_strategy
@@ -346,9 +347,9 @@ class Campaign:
             if lease_hours is None
             else lease_hours
         )
-        hours = to_finite_float(hours, what="lease_hours", error=DoeError)
+        hours = to_finite_float(hours, what="lease_hours", error=InvalidArgumentError)
         if hours <= 0:
-            raise DoeError(f"lease_hours must be > 0; got {hours}.")
+            raise InvalidArgumentError(f"lease_hours must be > 0; got {hours}.")
         now = _now()
         return {
             "claimed_by": operator,
@@ -507,6 +508,71 @@ class Campaign:
             )
         self._track([trial_id])
         return rec
+
+    def record_many(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        operator: str | None = None,
+    ) -> list[TrialRecord]:
+        """Record many results at once: all rows are checked before any is written.
+
+        Each row holds ``trial_id`` and ``outcomes`` (and optionally ``note``,
+        ``series``, ``where`` — e.g. ``" in results.csv row 3"`` — for messages). The
+        checks and the writes run under one campaign lock, so a concurrent writer
+        cannot leave the file half recorded.
+
+        Raises:
+            InvalidMeasurementError: A bad value (naming the row).
+            UnknownTrialError: A row names no trial of the campaign.
+            TrialStateError: A row's trial is not pending, or two rows name one trial.
+        """
+        prepared = []
+        for i, row in enumerate(rows):
+            where = row.get("where") or (f" in row {i + 1}" if len(rows) > 1 else "")
+            values = self.validate_outcomes(row.get("outcomes") or {}, where=where)
+            prepared.append((row, values, _series_attrs(row.get("series")), where))
+        numbers = [int(row["trial_id"]) for row, *_ in prepared]
+        seen = {n for n in numbers if numbers.count(n) > 1}
+        if seen:
+            raise TrialStateError(
+                f"Trial(s) {sorted(seen)} appear more than once; record each trial once."
+            )
+        out = []
+        with self._ledger.lock():
+            for (_row, _, _, where), n in zip(prepared, numbers, strict=True):
+                try:
+                    self._pending(n, "record")
+                except TrialStateError as exc:
+                    raise TrialStateError(
+                        f"{exc}{where and ' (' + where.strip() + ')'}"
+                    ) from exc
+            for (row, values, extra, _), n in zip(prepared, numbers, strict=True):
+                attrs = {
+                    "outcomes": values,
+                    "recorded_by": operator or _whoami(),
+                    **extra,
+                    **({"note": row["note"]} if row.get("note") else {}),
+                }
+                out.append(
+                    self._ledger.finish(
+                        n, state="complete", values=self._values(values), attrs=attrs
+                    )
+                )
+        self._track(numbers)
+        return out
+
+    def model_quality(self) -> dict[str, dict[str, Any]]:
+        """Leave-one-out quality of the GP model on the measured data, per outcome.
+
+        Returns:
+            ``{outcome: {"r2", "coverage_95", "rmse", "n", "lengthscales",
+            "noise_std"}}``; empty while the model cannot be fitted (too few
+            measurements or constant outcomes).
+        """
+        from doe.strategies import GPStrategy
+
+        return GPStrategy(self.definition).diagnose(self.history())
 
     def _values(self, outcomes: Mapping[str, float]) -> list[float]:
         return [outcomes[o.name] for o in self.definition.objectives]
@@ -809,7 +875,7 @@ class Campaign:
 
 def _check_operator(operator: Any) -> str:
     if not isinstance(operator, str) or not operator.strip() or len(operator) > 64:
-        raise DoeError(
+        raise InvalidArgumentError(
             f"Operator must be a name of 1 to 64 characters; got {operator!r}. "
             "Pass --operator NAME."
         )

@@ -13,6 +13,7 @@ __all__ = [
     "DefinitionError",
     "DoeError",
     "IncompatibleDefinitionError",
+    "InvalidArgumentError",
     "InvalidMeasurementError",
     "InvalidSettingsError",
     "StorageBusyError",
@@ -28,6 +29,10 @@ __all__ = [
 
 class DoeError(Exception):
     """Base class of every li2s-doe error."""
+
+
+class InvalidArgumentError(DoeError, ValueError):
+    """An option of a call is out of its range (batch size, lease, operator name)."""
 
 
 class DefinitionError(DoeError, ValueError):

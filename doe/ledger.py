@@ -110,6 +110,7 @@ def _storage_errors(url: str) -> Iterator[None]:
 def _open(url: str, *, create: bool) -> optuna.storages.RDBStorage:
     import optuna
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     path = _sqlite_path(url)
     if path is not None and not create and not path.is_file():
         raise UnknownCampaignError(

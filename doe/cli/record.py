@@ -131,8 +131,11 @@ def record_file(campaign: Campaign, path: Path, *, operator: str) -> list[int]:
         ["trial"], what="it names the trial of each row", error=InvalidMeasurementError
     )
     planned = _check_rows(campaign, sheet)
-    for p in planned:
-        campaign.record(p.trial, p.outcomes, operator=operator, note=p.note)
+    rows = [
+        {"trial_id": p.trial, "outcomes": p.outcomes, "note": p.note} for p in planned
+    ]
+    # checked again and written under one campaign lock: all rows or none
+    campaign.record_many(rows, operator=operator)
     return [p.trial for p in planned]
 
 

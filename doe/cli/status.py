@@ -170,11 +170,8 @@ def _model_quality(
 ) -> tuple[dict[str, Any] | None, str]:
     if not enabled:
         return None, "skipped (--no-model)"
-    method = getattr(campaign, "model_quality", None)
-    if method is None:
-        return None, "not available in this version of li2s-doe"
     with spinner("Cross-validating the model (leave-one-out)..."):
-        quality = method()
+        quality = campaign.model_quality()
     if not quality:
         return {}, "too few measurements to cross-validate the model"
     return dict(quality), ""

@@ -9,7 +9,6 @@ from typing import Any
 import typer
 
 from doe.cli._common import CliUsageError, note, spinner, state_of
-from doe.exceptions import TrackingError
 
 app = typer.Typer()
 
@@ -29,14 +28,8 @@ def sync(ctx: typer.Context) -> None:
     if state.tracking is False:
         raise CliUsageError("`doe sync` mirrors to MLflow; drop --no-tracking.")
     campaign = state.load()
-    method = getattr(campaign, "sync_tracking", None)
-    if method is None:
-        raise TrackingError(
-            "Tracking is not available in this version of li2s-doe "
-            "(Campaign.sync_tracking is missing); the ledger is unaffected."
-        )
     with spinner("Syncing the ledger to MLflow..."):
-        result = method()
+        result = campaign.sync_tracking()
     note(
         f"Synced campaign {campaign.name!r} to MLflow: {describe(result)}.",
         style="green",

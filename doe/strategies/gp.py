@@ -261,8 +261,11 @@ class GPStrategy(_HistorySampler):
         Returns:
             ``{outcome: {"r2", "coverage_95", "rmse", "n", "lengthscales",
             "noise_std"}}`` (leave-one-out), or ``{}`` when the model cannot be fitted
-            yet (too few measurements, constant outcomes).
+            yet (fewer than 4 measurements: leave-one-out on fewer says nothing;
+            constant outcomes).
         """
+        if history.n_complete < 4:
+            return {}
         try:
             problem = self._problem(history)
             sur, _, _ = self._fit(problem, _mix(self.seed, history.n_total))

@@ -12,8 +12,8 @@ from doe import Campaign
 from doe.exceptions import (
     AmbiguousCampaignError,
     CampaignExistsError,
-    DoeError,
     IncompatibleDefinitionError,
+    InvalidArgumentError,
     InvalidMeasurementError,
     InvalidSettingsError,
     TrialStateError,
@@ -158,7 +158,7 @@ def test_state_errors_write_nothing(campaign: Campaign) -> None:
         InvalidMeasurementError, match="Failure kind 'shorted'.*Did you mean"
     ):
         campaign.fail(0, "shorted")
-    with pytest.raises(DoeError, match="Batch size"):
+    with pytest.raises(InvalidArgumentError, match="Batch size"):
         campaign.suggest(0)
     assert _snapshot(campaign) == before
 
@@ -215,7 +215,7 @@ def test_pull_claims_distinct_experiments(campaign: Campaign) -> None:
         campaign.release(1, operator="ana")
     campaign.release(1, operator="ben")
     assert campaign.pull("dee").trial_id == 1
-    with pytest.raises(DoeError, match="Operator must be a name"):
+    with pytest.raises(InvalidArgumentError, match="Operator must be a name"):
         campaign.pull("  ")
 
 
@@ -262,3 +262,35 @@ def test_suggestions_are_deterministic_for_a_seed(toy_dict: dict, tmp_path) -> N
                 c.record(s.trial_id, toy_outcomes(s.params))
         runs.append([t.params for t in c.trials()])
     assert runs[0] == runs[1]
+
+
+def test_record_many_is_all_or_nothing(campaign: Campaign) -> None:
+    batch = campaign.suggest(3)
+    campaign.record(batch[2].trial_id, GOOD)
+    rows = [
+        {"trial_id": batch[0].trial_id, "outcomes": GOOD, "where": " in r.csv row 2"},
+        {"trial_id": batch[2].trial_id, "outcomes": GOOD, "where": " in r.csv row 3"},
+    ]
+    before = _snapshot(campaign)
+    with pytest.raises(TrialStateError, match=r"already complete.*in r.csv row 3"):
+        campaign.record_many(rows)
+    bad = [dict(rows[0]), {"trial_id": batch[1].trial_id, "outcomes": {"yield_pct": 1.0}, "where": " in r.csv row 3"}]
+    with pytest.raises(InvalidMeasurementError, match="in r.csv row 3"):
+        campaign.record_many(bad)
+    with pytest.raises(TrialStateError, match="more than once"):
+        campaign.record_many([rows[0], rows[0]])
+    assert _snapshot(campaign) == before
+    done = campaign.record_many([rows[0], {"trial_id": batch[1].trial_id, "outcomes": GOOD}], operator="eve")
+    assert [r.state for r in done] == ["complete", "complete"]
+    assert {r.attrs["recorded_by"] for r in done} == {"eve"}
+
+
+def test_model_quality_reports_loo_per_outcome(campaign: Campaign) -> None:
+    assert campaign.model_quality() == {}
+    for s in campaign.suggest(8):
+        campaign.record(s.trial_id, toy_outcomes(s.params))
+    quality = campaign.model_quality()
+    assert set(quality) == {"yield_pct", "cost_eur", "purity_pct"}
+    assert quality["cost_eur"]["n"] == 8
+    assert quality["cost_eur"]["r2"] > 0.5
+    assert 0.0 <= quality["yield_pct"]["coverage_95"] <= 1.0

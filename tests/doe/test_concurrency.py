@@ -16,7 +16,7 @@ ROUNDS = 3
 
 def _worker(args: tuple[str, int]) -> list[int]:
     url, wid = args
-    c = Campaign.load("toy", storage=url)
+    c = Campaign.load("toy", storage=url, tracking=False)
     mine = []
     for _ in range(ROUNDS):
         for s in c.suggest(2, operator=f"w{wid}"):
@@ -27,7 +27,7 @@ def _worker(args: tuple[str, int]) -> list[int]:
 
 def _pull_worker(args: tuple[str, int]) -> int:
     url, wid = args
-    return Campaign.load("toy", storage=url).pull(f"w{wid}").trial_id
+    return Campaign.load("toy", storage=url, tracking=False).pull(f"w{wid}").trial_id
 
 
 def _run(url: str, toy_dict: dict[str, Any]) -> None:
