@@ -77,7 +77,7 @@ def dtlz2() -> Problem:
     return _botorch_problem("dtlz2", DTLZ2(dim=6, num_objectives=3), 6, 3)
 
 
-def cell() -> Problem:
+def cell(max_hv: float | None = None) -> Problem:
     """The simulated Li2S||Si cell (noise on), the campaign of campaigns/li2s_si."""
     import tomllib
     from pathlib import Path
@@ -113,7 +113,7 @@ def cell() -> Problem:
         evaluate=evaluate,
         true=true,
         ref=ref,
-        max_hv=_cell_max_hv(),
+        max_hv=_cell_max_hv() if max_hv is None else max_hv,
     )
 
 
@@ -133,7 +133,7 @@ def _cell_max_hv(n: int = 200_000) -> float:
     )
     lo = np.array([p["low"] for p in d["parameters"]])
     hi = np.array([p["high"] for p in d["parameters"]])
-    U = qmc.Sobol(len(lo), scramble=True, seed=0).random(n)
+    U = qmc.Sobol(len(lo), scramble=True, seed=0).random_base2(int(np.log2(n)) + 1)[:n]
     out = SimulatedCell(seed=0, noise=False).evaluate_many(
         lo + U * (hi - lo), cycles=100
     )

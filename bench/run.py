@@ -66,6 +66,45 @@ def run_one(
     }
 
 
+def speed_one(
+    problem_name: str, strategy: str, n_obs: int, batch: int = 4, repeats: int = 3
+) -> dict:
+    """Seconds for one batch with ``n_obs`` measurements (median of repeats)."""
+    from doe.definition import CampaignDefinition
+    from doe.strategies import History, make_strategy
+
+    problem = (
+        PROBLEMS[problem_name](1.0)
+        if problem_name == "cell"
+        else PROBLEMS[problem_name]()
+    )
+    d = CampaignDefinition.from_dict(problem.definition)
+    rows = d.space.decode(d.space.sobol(n_obs, seed=1))
+    complete, failed = [], []
+    for i, r in enumerate(rows):
+        out = problem.evaluate(r, i)
+        if "failed" in out:
+            failed.append((r, {}))
+        else:
+            complete.append((r, out["outcomes"], {}))
+    h = History(
+        definition=d, complete=tuple(complete), failed=tuple(failed), n_total=n_obs
+    )
+    strat = make_strategy(strategy, d)
+    strat.propose(h, 1)  # imports and first-call set-up are not what we time
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        strat.propose(h, batch)
+        times.append(time.perf_counter() - t0)
+    return {
+        "problem": problem_name,
+        "strategy": strategy,
+        "n_obs": n_obs,
+        "sec_per_batch": float(np.median(times)),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--problems", default="branincurrin,dtlz2,cell")
@@ -75,6 +114,12 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", default="bench/results")
+    ap.add_argument(
+        "--speed-obs",
+        default="25,50,100",
+        help="observation counts of the speed table ('' to skip)",
+    )
+    ap.add_argument("--speed-strategies", default="gp,gpsampler")
     args = ap.parse_args()
     problems = args.problems.split(",")
     strategies = args.strategies.split(",")

@@ -60,6 +60,12 @@ class AcquisitionSettings:
             mean at the measured points (one box decomposition, fast);
             ``"nehvi"``: qLogNEHVI, integrating over the noisy front (one box
             decomposition per posterior sample; exact but much slower).
+        trust_length: Soft trust region: the log-acquisition is lowered by
+            ``dist^2 / (2 trust_length^2)``, where ``dist`` is the RMS per-knob
+            distance (unit cube) to the nearest input on the model's current Pareto
+            front. Keeps the search near what is known to be good instead of in the
+            corners, where a GP fitted on few points is most optimistic. ``None``
+            turns it off.
     """
 
     num_restarts: int = 8
@@ -68,6 +74,7 @@ class AcquisitionSettings:
     maxiter: int = 100
     device: str = "cpu"
     hypervolume: str = "ehvi"
+    trust_length: float | None = 0.3
 
 
 @dataclass(frozen=True)
@@ -253,6 +260,61 @@ def _fantasize(model: Any, X: Tensor) -> Any:
     )
 
 
+def _front_inputs(
+    model: Any, X: Tensor, objective_index: Sequence[int], signs: Sequence[float]
+) -> Tensor:
+    """Measured inputs whose posterior means are non-dominated (`k x d`)."""
+    from doe.objectives import pareto_mask
+
+    with torch.no_grad():
+        mean = model.posterior(X).mean[:, list(objective_index)]
+    Y = (
+        mean * torch.as_tensor(list(signs), dtype=mean.dtype, device=mean.device)
+    ).cpu()
+    mask = torch.as_tensor(pareto_mask(Y.numpy()), device=X.device)
+    return X[mask]
+
+
+def _raw_pool(
+    dim: int, n: int, centers: Tensor, seed: int, tkw: dict[str, Any]
+) -> Tensor:
+    """Sobol points plus Gaussian perturbations of the front's inputs: `N x 1 x d`."""
+    from torch.quasirandom import SobolEngine
+
+    sobol = SobolEngine(dim, scramble=True, seed=seed).draw(n).to(**tkw)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    local = []
+    for sigma in (0.02, 0.1):
+        reps = centers.repeat(max(1, n // (4 * max(1, len(centers)))), 1)
+        noise = torch.randn(reps.shape, generator=gen, dtype=reps.dtype).to(reps.device)
+        local.append((reps + sigma * noise).clamp(0.0, 1.0))
+    return torch.cat([sobol, *local], dim=0).unsqueeze(-2)
+
+
+def _trust_log(centers: Tensor, length: float) -> Callable[[Tensor], Tensor]:
+    """`... x d -> ...`: minus the squared RMS distance to the nearest centre / 2l^2."""
+    dim = centers.shape[-1]
+
+    def log_trust(X: Tensor) -> Tensor:
+        d2 = ((X.unsqueeze(-2) - centers) ** 2).sum(dim=-1) / dim  # `... x k`
+        return -d2.min(dim=-1).values / (2.0 * length**2)
+
+    return log_trust
+
+
+def _combine(
+    a: Callable[[Tensor], Tensor] | None, b: Callable[[Tensor], Tensor] | None
+) -> Callable[[Tensor], Tensor] | None:
+    if a is None or b is None:
+        return a or b
+    return lambda X: a(X) + b(X)
+
+
+def _evaluate(acqf: AcquisitionFunction, X: Tensor, chunk: int = 512) -> Tensor:
+    with torch.no_grad():
+        return torch.cat([acqf(X[i : i + chunk]) for i in range(0, len(X), chunk)])
+
+
 def propose_batch(
     model: Any,
     *,
@@ -275,6 +337,11 @@ def propose_batch(
     point is scored by q=1 qLogEHVI, which stays cheap however many experiments are
     running. Otherwise BoTorch's own pending-point handling is used (``X_pending``).
 
+    Starting points: a pool of Sobol points and perturbations of the current front's
+    inputs is scored once; each later point of the batch re-scores only the best of
+    that pool plus the previous point's local optima, then runs multi-start
+    L-BFGS-B from the best few (BoTorch's ``gen_candidates_scipy``).
+
     Args:
         model: Fitted model over all outcomes (natural units).
         q: Number of points.
@@ -291,39 +358,94 @@ def propose_batch(
     Returns:
         `q x d` candidates, the summed acquisition value and the seconds spent.
     """
+    from botorch.generation.gen import gen_candidates_scipy
+    from botorch.optim.initializers import initialize_q_batch
+
     start = time.perf_counter()
+    tkw = {"dtype": X_baseline.dtype, "device": X_baseline.device}
+    dim = X_baseline.shape[-1]
+    centers = _front_inputs(model, X_baseline, objective_index, signs)
+    pool = _raw_pool(dim, settings.raw_samples, centers, seed, tkw)
+    if settings.trust_length is not None and len(centers):
+        log_feasibility = _combine(
+            log_feasibility, _trust_log(centers, settings.trust_length)
+        )
     chosen: list[Tensor] = []
     values: list[float] = []
+    previous = torch.empty(0, 1, dim, **tkw)
     kb = settings.hypervolume == "ehvi" and len(objective_index) > 1
     for i in range(q):
-        parts = ([X_pending] if X_pending is not None else []) + chosen
-        pending = torch.cat(parts, dim=0) if parts else None
-        use_model, baseline = model, X_baseline
-        if kb and pending is not None:
-            use_model = _fantasize(model, pending)
-            baseline = torch.cat([X_baseline, pending], dim=0)
-        acqf = build_acquisition(
-            use_model,
+        acqf = _acqf_given_pending(
+            model,
+            kb=kb,
+            chosen=chosen,
+            X_pending=X_pending,
+            X_baseline=X_baseline,
             objective_index=objective_index,
             signs=signs,
             ref_point=ref_point,
             limits=limits,
-            X_baseline=baseline,
-            X_pending=None if kb else pending,
             log_feasibility=log_feasibility,
             seed=seed + i,
             settings=settings,
         )
-        cand = optimize_candidates(
-            acqf, dim=X_baseline.shape[-1], q=1, seed=seed + i, settings=settings
+        init = torch.cat([pool, previous], dim=0)
+        scores = _evaluate(acqf, init)
+        if i == 0:  # later points re-score only the most promising part of the pool
+            top = scores[: len(pool)].topk(min(len(pool), 4 * settings.num_restarts))
+            pool = pool[top.indices]
+        with torch.random.fork_rng():
+            torch.manual_seed(seed + i)
+            X0, _ = initialize_q_batch(init, scores, n=settings.num_restarts)
+        X_opt, v_opt = gen_candidates_scipy(
+            X0,
+            acqf,
+            lower_bounds=0.0,
+            upper_bounds=1.0,
+            options={"maxiter": settings.maxiter},
         )
-        chosen.append(
-            torch.as_tensor(cand.X, dtype=X_baseline.dtype, device=X_baseline.device)
-        )
-        values.append(cand.acq_value)
+        best = int(torch.argmax(v_opt))
+        chosen.append(X_opt[best].detach())
+        values.append(float(v_opt[best]))
+        previous = X_opt.detach()
     X = torch.cat(chosen, dim=0).cpu().numpy()
     return Candidates(
         X=X, acq_value=float(np.sum(values)), seconds=time.perf_counter() - start
+    )
+
+
+def _acqf_given_pending(
+    model: Any,
+    *,
+    kb: bool,
+    chosen: list[Tensor],
+    X_pending: Tensor | None,
+    X_baseline: Tensor,
+    objective_index: Sequence[int],
+    signs: Sequence[float],
+    ref_point: Sequence[float] | None,
+    limits: Sequence[LimitSpec],
+    log_feasibility: Callable[[Tensor], Tensor] | None,
+    seed: int,
+    settings: AcquisitionSettings,
+) -> AcquisitionFunction:
+    parts = ([X_pending] if X_pending is not None else []) + chosen
+    pending = torch.cat(parts, dim=0) if parts else None
+    use_model, baseline = model, X_baseline
+    if kb and pending is not None:
+        use_model = _fantasize(model, pending)
+        baseline = torch.cat([X_baseline, pending], dim=0)
+    return build_acquisition(
+        use_model,
+        objective_index=objective_index,
+        signs=signs,
+        ref_point=ref_point,
+        limits=limits,
+        X_baseline=baseline,
+        X_pending=None if kb else pending,
+        log_feasibility=log_feasibility,
+        seed=seed,
+        settings=settings,
     )
 
 

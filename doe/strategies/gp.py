@@ -43,6 +43,8 @@ class GPSettings:
         maxiter_acq: L-BFGS-B iterations per restart.
         device: ``"cpu"`` or ``"cuda"``.
         hypervolume: ``"ehvi"`` (fast, kriging-believer batches) or ``"nehvi"``.
+        trust_length: Soft trust region around the model's Pareto set (see
+            ``AcquisitionSettings``); None turns it off.
         num_threads: Torch threads while proposing (1 avoids oversubscribing the
             cores when several campaigns or replay seeds run side by side).
         min_distance: Candidates closer than this (unit cube) to an existing trial are
@@ -56,6 +58,7 @@ class GPSettings:
     maxiter_acq: int = 100
     device: str = "cpu"
     hypervolume: str = "ehvi"
+    trust_length: float | None = 0.3
     min_distance: float = 1e-4
     num_threads: int = 1
 
@@ -294,6 +297,7 @@ class GPStrategy(_HistorySampler):
             maxiter=s.maxiter_acq,
             device=s.device,
             hypervolume=s.hypervolume,
+            trust_length=s.trust_length,
         )
         limits = [
             LimitSpec(
