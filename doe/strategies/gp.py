@@ -45,6 +45,8 @@ class GPSettings:
         hypervolume: ``"ehvi"`` (fast, kriging-believer batches) or ``"nehvi"``.
         trust_length: Soft trust region around the model's Pareto set (see
             ``AcquisitionSettings``); None turns it off.
+        impute_failures: Add failed builds to the outcome models at the worst value
+            seen of each outcome, besides the feasibility model.
         num_threads: Torch threads while proposing (1 avoids oversubscribing the
             cores when several campaigns or replay seeds run side by side).
         min_distance: Candidates closer than this (unit cube) to an existing trial are
@@ -59,6 +61,7 @@ class GPSettings:
     device: str = "cpu"
     hypervolume: str = "ehvi"
     trust_length: float | None = 0.3
+    impute_failures: bool = False
     min_distance: float = 1e-4
     num_threads: int = 1
 
@@ -205,7 +208,7 @@ class GPStrategy(_HistorySampler):
             signs=[o.sign for o in d.objectives],
             X=history.X("complete")[keep],
             Y=Y[keep],
-            X_failed=history.X("failed"),
+            X_failed=_failed_inputs(history),
             X_pending=history.X("pending"),
         )
         if problem.X.shape[0] < 2:
@@ -220,6 +223,28 @@ class GPStrategy(_HistorySampler):
         if len(problem.warnings) == len(names):
             raise _FallbackError("every outcome is constant")
         return problem
+
+    def _training_data(self, problem: _Problem) -> tuple[np.ndarray, np.ndarray]:
+        """Measured data, plus failed builds at the worst value seen of each outcome.
+
+        Only with ``impute_failures``: then the outcome models, too, learn to stay
+        away from settings that did not give a cell.
+        """
+        if not self.settings.impute_failures or not len(problem.X_failed):
+            return problem.X, problem.Y
+        worst = []
+        limits = {lim.name: lim for lim in self.definition.limits}
+        for j, name in enumerate(problem.outcome_names):
+            col = problem.Y[:, j]
+            if j < len(problem.signs):
+                bad_high = problem.signs[j] < 0
+            else:
+                bad_high = limits[name].op == "<="
+            worst.append(np.nanmax(col) if bad_high else np.nanmin(col))
+        Y_failed = np.tile(np.array(worst), (len(problem.X_failed), 1))
+        return np.vstack([problem.X, problem.X_failed]), np.vstack(
+            [problem.Y, Y_failed]
+        )
 
     def _ref_point(self, problem: _Problem) -> list[float]:
         ref = []
@@ -238,10 +263,11 @@ class GPStrategy(_HistorySampler):
 
         s = self.settings
         start = time.perf_counter()
+        X_fit, Y_fit = self._training_data(problem)
         try:
             sur = fit_gp(
-                problem.X,
-                problem.Y,
+                X_fit,
+                Y_fit,
                 outcome_names=problem.outcome_names,
                 seed=seed,
                 maxiter=s.maxiter_fit,
@@ -394,6 +420,17 @@ def _torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _failed_inputs(history: History) -> np.ndarray:
+    """Inputs of failed builds that say something about the settings.
+
+    A ``lost`` cell (dropped, mislabelled) says nothing about its settings, so it
+    teaches neither the feasibility model nor the outcome models.
+    """
+    rows = [p for p, attrs in history.failed if attrs.get("failure_kind") != "lost"]
+    space = history.definition.space
+    return space.encode(rows) if rows else np.zeros((0, space.dim))
 
 
 def _diagnostics(sur: Any) -> dict[str, dict[str, Any]]:
