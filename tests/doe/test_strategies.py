@@ -161,3 +161,28 @@ def test_every_strategy_proposes_inside_the_bounds(
     for p in props:
         assert definition.space.validate(p.params) == pytest.approx(p.params)
         assert p.info["strategy"] == name
+
+
+def test_lost_cells_teach_nothing_and_failures_can_be_imputed(definition: CampaignDefinition) -> None:
+    from doe.strategies.gp import _failed_inputs
+
+    h = _history(definition, 8)
+    bad = {"temp_c": 79.0, "conc_mol_l": 0.9}
+    lost = {"temp_c": 21.0, "conc_mol_l": 0.02}
+    h = History(
+        definition=definition,
+        complete=h.complete,
+        failed=((bad, {"failure_kind": "build_failed"}), (lost, {"failure_kind": "lost"})),
+        n_total=10,
+    )
+    X_failed = _failed_inputs(h)
+    assert X_failed.shape == (1, 2)
+    np.testing.assert_allclose(X_failed[0], definition.space.encode_one(bad))
+    strat = GPStrategy(definition, settings=GPSettings(impute_failures=True))
+    X, Y = strat._training_data(strat._problem(h))
+    assert X.shape == (9, 2)
+    worst = Y[-1]
+    measured = Y[:-1]
+    assert worst[0] == measured[:, 0].min()  # yield is maximised: worst is the lowest
+    assert worst[1] == measured[:, 1].max()  # cost is minimised: worst is the highest
+    assert worst[2] == measured[:, 2].min()  # purity must stay >= 90: worst is the lowest
