@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m doe.demo
+	$(BIN)/doe demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check doe surrogates campaigns tests bench

@@ -1166,3 +1166,162 @@ def _run_key(run: Any) -> tuple[str, str] | None:
     kind = tags.get(TAG_KIND)
     value = tags.get(TAG_TRIAL if kind == "trial" else TAG_ROUND)
     return (kind, value) if kind in ("trial", "round") and value is not None else None
+
+
+# --------------------------------------------------------------- replay sweeps
+# A replay sweep (doe.replay) is logged once it has finished: one parent run per
+# sweep in the experiment ``replay-<campaign>``, one nested child run per strategy
+# and seed (tag ``mlflow.parentRunId``).
+__all__ += ["ReplayLog", "ReplayRunLog", "log_replay_sweep"]
+
+TAG_PARENT = "mlflow.parentRunId"
+
+
+@dataclass(frozen=True)
+class ReplayRunLog:
+    """What one run of a replay sweep holds.
+
+    Attributes:
+        name: Run name, e.g. ``gp-seed3``.
+        params: Params (strings).
+        tags: Tags (strings), besides ``doe.kind``.
+        metrics: Final metrics (non-finite values are left out).
+        series: Metric histories, ``{key: [(step, value), ...]}``.
+    """
+
+    name: str
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    series: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReplayLog:
+    """Where a replay sweep was logged.
+
+    Attributes:
+        uri: The tracking URI (password masked).
+        experiment: The experiment's name.
+        experiment_id: Its id.
+        run_id: The parent run's id.
+        children: Child run ids, in the order given.
+    """
+
+    uri: str
+    experiment: str
+    experiment_id: str
+    run_id: str
+    children: tuple[str, ...]
+
+
+def _replay_client(uri: str) -> Any:
+    for key, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    path = _sqlite_file(uri)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def _replay_experiment(client: Any, uri: str, name: str) -> str:
+    from mlflow.exceptions import MlflowException
+
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        if exp.lifecycle_stage != "active":
+            raise TrackingError(
+                f"MLflow experiment {name!r} at {_mask_uri(uri)} is deleted; restore it "
+                "(`mlflow experiments restore`) or remove it for good (`mlflow gc`)."
+            )
+        return str(exp.experiment_id)
+    path = _sqlite_file(uri)
+    location = (
+        None if path is None else (path.parent / "artifacts" / name).resolve().as_uri()
+    )
+    try:
+        return str(
+            client.create_experiment(
+                name, artifact_location=location, tags={TAG_KIND: "replay"}
+            )
+        )
+    except MlflowException:  # made by another process a moment ago
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return str(exp.experiment_id)
+
+
+def _replay_run(
+    client: Any, exp_id: str, run: ReplayRunLog, kind: str, parent: str | None
+) -> str:
+    from mlflow.entities import Metric, Param
+
+    tags = {TAG_KIND: kind, **run.tags}
+    if parent is not None:
+        tags[TAG_PARENT] = parent
+    created = client.create_run(exp_id, tags=tags, run_name=run.name)
+    run_id = str(created.info.run_id)
+    ts = int(time.time() * 1000)
+    metrics = [Metric(k, v, ts, 0) for k, v in _clean_metrics(run.metrics).items()]
+    metrics += [
+        Metric(key, float(v), ts, int(step))
+        for key, points in run.series.items()
+        for step, v in points
+        if math.isfinite(float(v))
+    ]
+    params = [Param(k, _tag(v)) for k, v in run.params.items()]
+    while metrics or params:
+        client.log_batch(run_id, metrics=metrics[:800], params=params[:100])
+        metrics, params = metrics[800:], params[100:]
+    return run_id
+
+
+def log_replay_sweep(
+    experiment: str,
+    sweep: ReplayRunLog,
+    children: Sequence[ReplayRunLog],
+    *,
+    artifacts: Sequence[Path] = (),
+    uri: str | None = None,
+) -> ReplayLog:
+    """Log a finished replay sweep: a parent run and one nested run per replay.
+
+    Args:
+        experiment: The experiment's name (``replay-<campaign>``).
+        sweep: The parent run (params: simulator, budget, batch, ...).
+        children: One run per strategy and seed (metric histories by experiment).
+        artifacts: Files attached to the parent run (CSV, PNG).
+        uri: Tracking URI (default: :func:`resolve_tracking_uri`).
+
+    Returns:
+        Where it was logged.
+
+    Raises:
+        TrackingError: MLflow is unreachable or refused a write (the sweep's files
+            are unaffected).
+    """
+    uri = resolve_tracking_uri(uri)
+    try:
+        client = _replay_client(uri)
+        exp_id = _replay_experiment(client, uri, experiment)
+        parent = _replay_run(client, exp_id, sweep, "replay-sweep", None)
+        for path in artifacts:
+            client.log_artifact(parent, str(path))
+        ids = []
+        for child in children:
+            run_id = _replay_run(client, exp_id, child, "replay-run", parent)
+            client.set_terminated(run_id, status="FINISHED")
+            ids.append(run_id)
+        client.set_terminated(parent, status="FINISHED")
+    except DoeError:
+        raise
+    except Exception as exc:
+        raise TrackingError(
+            f"Could not log the replay sweep to MLflow at {_mask_uri(uri)}: "
+            f"{_reason(exc)}. The sweep's files are complete; log again with the "
+            "same --out once MLflow is reachable."
+        ) from exc
+    return ReplayLog(_mask_uri(uri), experiment, exp_id, parent, tuple(ids))

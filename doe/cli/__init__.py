@@ -13,7 +13,18 @@ from __future__ import annotations
 
 import typer
 
-from doe.cli import campaigns, importing, record, simulate, status, suggest, sync
+from doe.cli import (
+    campaigns,
+    demo,
+    importing,
+    record,
+    replay,
+    serve,
+    simulate,
+    status,
+    suggest,
+    sync,
+)
 from doe.cli._common import DoeGroup, State
 
 __all__ = ["app", "main"]
@@ -81,7 +92,9 @@ def _global_options(
     )
 
 
-for _group in (campaigns, importing, suggest, record, status, simulate, sync):
+for _group in (campaigns, importing, suggest, record, status, simulate, sync, serve):
+    app.add_typer(_group.app)
+for _group in (replay, demo):
     app.add_typer(_group.app)
 
 

@@ -25,6 +25,8 @@ COMMANDS = [
     "export",
     "simulate",
     "sync",
+    "replay",
+    "demo",
 ]
 
 

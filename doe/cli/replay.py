@@ -1,0 +1,298 @@
+"""``doe replay``: replay campaigns against a simulator, many seeds and strategies."""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from doe.cli._common import CliUsageError, err_console, out_console, state_of
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from doe.replay import SweepProgress, SweepResult
+
+app = typer.Typer()
+
+
+class Backend(StrEnum):
+    """Where the replays run."""
+
+    joblib = "joblib"
+    dask = "dask"
+
+
+def parse_list(text: str, *, what: str) -> list[str]:
+    """``"gp,sobol"`` -> ``["gp", "sobol"]``.
+
+    Raises:
+        CliUsageError: The list is empty.
+    """
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise CliUsageError(f"{what} must be a comma-separated list; got {text!r}.")
+    return items
+
+
+def parse_ints(text: str | None, *, what: str) -> list[int] | None:
+    """``"10,20,40"`` -> ``[10, 20, 40]`` (``None`` stays ``None``).
+
+    Raises:
+        CliUsageError: An item is not a whole number.
+    """
+    if text is None:
+        return None
+    try:
+        return [int(t) for t in parse_list(text, what=what)]
+    except ValueError as exc:
+        raise CliUsageError(
+            f"{what} must be whole numbers separated by commas, e.g. 10,20,40; "
+            f"got {text!r}."
+        ) from exc
+
+
+@app.command(
+    "replay",
+    epilog="Example\n\n  doe replay --simulator li2s_si --budget 40 --batch 4 --seeds 10\n\n"
+    "  doe replay --strategies gp,sobol --seeds 3 --budget 20 --out out/quick\n\n"
+    "  doe replay --simulator mylab.sim:Toy --campaign-file toy.toml --jobs 4\n\n"
+    "  doe replay --backend dask --address tcp://127.0.0.1:8786",
+)
+def replay(
+    ctx: typer.Context,
+    *,
+    simulator: str = typer.Option(
+        "li2s_si",
+        "--simulator",
+        help="Short name (li2s_si) or module:Class of a simulator.",
+    ),
+    campaign_file: Path | None = typer.Option(
+        None,
+        "--campaign-file",
+        help="Campaign TOML (required for a module:Class simulator).",
+    ),
+    budget: int = typer.Option(40, "--budget", help="Experiments per replay."),
+    batch: int = typer.Option(4, "--batch", help="Experiments per ask."),
+    channels: int = typer.Option(8, "--channels", help="Test channels of the lab."),
+    seeds: int = typer.Option(10, "--seeds", help="Seeds per strategy (0 to n-1)."),
+    strategies: str = typer.Option(
+        "gp,sobol,tpe,nsga2,gpsampler",
+        "--strategies",
+        help="Comma-separated strategies.",
+    ),
+    budgets: str | None = typer.Option(
+        None,
+        "--budgets",
+        help="Experiment counts in the table (default 10,20,40 up to --budget).",
+    ),
+    jobs: int | None = typer.Option(
+        None, "--jobs", "-j", help="Parallel replays (default: all cores)."
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Output folder; rerun with the same one to resume "
+        "(default out/replay/<campaign>-n<budget>-b<batch>-k<channels>).",
+    ),
+    backend: Backend = typer.Option(
+        Backend.joblib, "--backend", help="joblib (this machine) or dask."
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="Dask scheduler, e.g. tcp://127.0.0.1:8786."
+    ),
+    dense_points: int | None = typer.Option(
+        None,
+        "--dense-points",
+        help="Points of the true-front search (default 200000; 4096 without "
+        "evaluate_many).",
+    ),
+    tracking: bool = typer.Option(
+        True, "--tracking/--no-tracking", help="Log the sweep to MLflow."
+    ),
+) -> None:
+    """Replay campaigns offline: every strategy and seed against a simulated lab.
+
+    Each replay runs the strategy in a simulated lab of --channels test channels
+    where experiments take the simulator's lab time and come back out of order;
+    free channels are refilled --batch at a time. The table gives the TRUE
+    (noise-free) hypervolume reached, as a fraction of the simulator's true Pareto
+    front, after chosen numbers of experiments (median and interquartile range
+    over seeds), lab days to 90 % and 95 % of it, the share of experiments after the
+    initial design that violate a limit, and failures. CSV files, plots and MLflow
+    runs (experiment replay-<campaign>) hold the rest.
+    """
+    from doe.replay import (
+        SimulatorError,
+        SweepSettingsError,
+        resolve_simulator,
+        run_sweep,
+    )
+
+    try:
+        resolve_simulator(simulator, campaign_file)
+    except SimulatorError as exc:
+        raise CliUsageError(str(exc)) from exc
+    on = tracking and state_of(ctx).tracking is not False
+    with _progress() as update, _usage_errors(SweepSettingsError):
+        result = run_sweep(
+            simulator,
+            budget=budget,
+            batch=batch,
+            channels=channels,
+            seeds=seeds,
+            strategies=parse_list(strategies, what="--strategies"),
+            campaign_file=campaign_file,
+            budgets=parse_ints(budgets, what="--budgets"),
+            out=out,
+            jobs=jobs,
+            backend=backend.value,
+            address=address,
+            tracking=on,
+            dense_points=dense_points,
+            progress=update,
+        )
+    print_sweep(result)
+
+
+def _usage_errors(*kinds: type[Exception]) -> Any:
+    """Re-raise the given errors as usage errors (exit 2)."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def wrap() -> Iterator[None]:
+        try:
+            yield
+        except kinds as exc:
+            raise CliUsageError(str(exc)) from exc
+
+    return wrap()
+
+
+def _progress() -> Any:
+    """A rich progress bar over replays, on stderr; yields the sweep callback."""
+    import contextlib
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    @contextlib.contextmanager
+    def bar() -> Iterator[Any]:
+        progress = Progress(
+            TextColumn("replays"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            console=err_console(),
+            transient=True,
+        )
+        task = progress.add_task("replays", total=None, note="true front ...")
+
+        def update(p: SweepProgress) -> None:
+            note = f"{p.last[0]} seed {p.last[1]} done" if p.last else ""
+            if p.skipped and not p.last:
+                note = f"{p.skipped} finished before, skipped"
+            progress.update(task, total=p.total, completed=p.done, note=note)
+
+        with progress:
+            yield update
+
+    return bar()
+
+
+def _cell(row: dict[str, Any], budget: int) -> str:
+    med = row.get(f"hv_{budget}_median")
+    lo, hi = row.get(f"hv_{budget}_q25"), row.get(f"hv_{budget}_q75")
+    if med is None or not math.isfinite(float(med)):
+        return "-"
+    if lo is None or hi is None or not math.isfinite(float(lo)):
+        return f"{float(med):.3f}"
+    return f"{float(med):.3f} [{float(lo):.3f}-{float(hi):.3f}]"
+
+
+def _days(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return "never" if math.isinf(float(value)) else f"{float(value):.0f}"
+
+
+def summary_table(result: SweepResult) -> Table:
+    """The summary as a rich table."""
+    from doe.replay.report import BEST_ROW
+
+    truth = result.truth
+    table = Table(
+        title="True hypervolume fraction (median [IQR] over seeds) after N experiments",
+        title_justify="left",
+        caption=(
+            f"true front: {len(truth.front)} points from {truth.n_points} "
+            f"noise-free settings; hypervolume {truth.hypervolume:.4g}"
+        ),
+    )
+    table.add_column("strategy")
+    for b in result.budgets:
+        table.add_column(f"N={b}", justify="right")
+    for col in ("days to 90%", "days to 95%", "unsafe after initial", "failures"):
+        table.add_column(col, justify="right")
+    for row in result.summary.to_dict("records"):
+        best = row["strategy"] == BEST_ROW
+        cells = [_cell(row, b) for b in result.budgets]
+        if best:
+            table.add_row(
+                Text(f"{BEST_ROW} (greedy)", style="dim"),
+                *[Text(c, style="dim") for c in cells],
+                "",
+                "",
+                "",
+                "",
+            )
+            continue
+        share = row.get("unsafe_share_post_initial")
+        table.add_row(
+            str(row["strategy"]),
+            *cells,
+            _days(row.get("days_to_90_median")),
+            _days(row.get("days_to_95_median")),
+            "-" if share is None or math.isnan(share) else f"{100 * share:.0f}%",
+            f"{row['failures_median']:.0f} per seed ({row['failures_total']:.0f} in all)",
+        )
+    return table
+
+
+def print_sweep(result: SweepResult) -> None:
+    """Print the table, the best-subset line, the files and the MLflow runs."""
+    console = out_console()
+    console.print(summary_table(result))
+    k = max(40, *result.budgets)
+    console.print(
+        f"Best possible set of {k} settings (greedy subset of the true front): "
+        f"{result.truth.best_subset_fraction(k):.3f} of the true hypervolume."
+    )
+    console.print(
+        f"Replays run: {result.n_run}, reused from {result.out / 'runs'}: "
+        f"{result.n_skipped}."
+    )
+    files = result.files
+    console.print(f"Summary:      {files['summary']}")
+    console.print(f"Trajectories: {files['trajectories']}")
+    for path in files["plots"]:
+        console.print(f"Plot:         {path}")
+    if result.tracking is not None:
+        t = result.tracking
+        console.print(
+            f"MLflow: experiment {t.experiment!r} at {t.uri}, run {t.run_id} with "
+            f"{len(t.children)} nested runs (make mlflow-ui)."
+        )
+    else:
+        console.print("MLflow: tracking off.")

@@ -1,0 +1,65 @@
+"""Offline replays: campaigns against simulated cells in a simulated lab.
+
+A replay runs one campaign (a strategy and a seed) against a simulator with ``k``
+test channels and experiments of different durations; a sweep runs many seeds and
+strategies in parallel and reports the true hypervolume reached against
+experiments and lab days. Heavy libraries load on first use.
+
+Example:
+    >>> from doe.replay import run_sweep
+    >>> result = run_sweep("li2s_si", budget=20, seeds=3, strategies=["gp", "sobol"])  # doctest: +SKIP
+    >>> result.summary  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from doe.replay.lab import HOURS_PER_DAY, LabExperiment, SimulatedLab
+from doe.replay.report import plot_trajectories, summarize
+from doe.replay.runner import (
+    TRAJECTORY_COLUMNS,
+    Ask,
+    ReplayConfig,
+    ReplayResult,
+    run_replay,
+)
+from doe.replay.simulator import (
+    SHORT_NAMES,
+    Outcome,
+    SimulatorError,
+    SimulatorSpec,
+    resolve_simulator,
+)
+from doe.replay.sweep import (
+    DEFAULT_BUDGETS,
+    SweepProgress,
+    SweepResult,
+    SweepSettingsError,
+    run_sweep,
+)
+from doe.replay.truth import TrueFront, cache_dir, true_front
+
+__all__ = [
+    "DEFAULT_BUDGETS",
+    "HOURS_PER_DAY",
+    "SHORT_NAMES",
+    "TRAJECTORY_COLUMNS",
+    "Ask",
+    "LabExperiment",
+    "Outcome",
+    "ReplayConfig",
+    "ReplayResult",
+    "SimulatedLab",
+    "SimulatorError",
+    "SimulatorSpec",
+    "SweepProgress",
+    "SweepResult",
+    "SweepSettingsError",
+    "TrueFront",
+    "cache_dir",
+    "plot_trajectories",
+    "resolve_simulator",
+    "run_replay",
+    "run_sweep",
+    "summarize",
+    "true_front",
+]

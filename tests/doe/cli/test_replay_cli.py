@@ -1,0 +1,100 @@
+"""`doe replay` and `doe demo` end to end, in-process (typer's CliRunner)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from doe.cli import app
+from tests.doe.replay import write_toy_toml
+
+TOY = "tests.doe.replay:ToyLab"
+
+
+@pytest.fixture(autouse=True)
+def _cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = tmp_path_factory.getbasetemp() / "replay-truth-cache"
+    monkeypatch.setenv("DOE_CACHE_DIR", str(folder))
+
+
+def test_replay_end_to_end_with_a_generic_simulator(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    args = [
+        "replay", "--simulator", TOY, "--campaign-file", str(write_toy_toml(tmp_path)),
+        "--budget", "8", "--batch", "2", "--channels", "4", "--seeds", "2",
+        "--strategies", "sobol,random", "--budgets", "4,8", "--jobs", "1",
+        "--out", str(out), "--dense-points", "256", "--no-tracking",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    text = result.stdout
+    for needle in ("True hypervolume fraction", "N=4", "N=8", "days to 90%",
+                   "sobol", "random", "best possible set (greedy)",
+                   "Best possible set of 40 settings", "MLflow: tracking off"):  # fmt: skip
+        assert needle in text, needle
+    assert re.search(r"sobol\s+\W\s+\d\.\d{3} \[\d\.\d{3}-\d\.\d{3}\]", text)
+    assert (out / "summary.csv").is_file() and (out / "hv_vs_lab_days.png").is_file()
+    assert len(pd.read_csv(out / "trajectories.csv")) == 2 * 2 * 8
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and "Replays run: 0, reused" in again.stdout
+    changed = CliRunner().invoke(app, [*args[:-1], "--batch", "4", "--no-tracking"])
+    assert changed.exit_code == 2 and "other settings (batch: 2 -> 4)" in changed.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["--simulator", TOY], "needs a campaign definition", id="no-toml"),
+        pytest.param(["--simulator", "nope"], "Unknown simulator 'nope'", id="name"),
+        pytest.param(["--strategies", "gp,best"], "Strategies must be", id="strategy"),
+        pytest.param(["--budgets", "10,x"], "whole numbers", id="budgets"),
+        pytest.param(
+            ["--budget", "8", "--budgets", "9"], "from 1 to the budget", id="over"
+        ),
+    ],
+)
+def test_replay_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(
+        app, ["replay", *args, "--out", str(tmp_path / "x"), "--no-tracking"]
+    )
+    assert result.exit_code == 2, (result.stderr, result.exception)
+    assert message in result.stderr
+
+
+@pytest.mark.slow
+def test_demo_runs_a_closed_loop_campaign(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_tmp_store: str
+) -> None:
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["demo", "--budget", "12", "--seed", "1"])
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    text = result.stdout
+    sections = [
+        "Nominal cell: seed paper vs simulated cell",
+        "Pareto front found",
+        "Best cell for each objective",
+        "Hypervolume reached",
+        "MLflow: experiment 'li2s-si-demo-",
+    ]
+    positions = [text.index(s) for s in sections]
+    assert positions == sorted(positions), "sections in order, nominal cell first"
+    for needle in ("827", "67.7", "802", "506", "initial capacity", "nitridation_temp_c",
+                   "specific_energy_wh_kg", "make mlflow-ui"):  # fmt: skip
+        assert needle in text, needle
+    assert re.search(r"Hypervolume reached: \d+\.\d% of the true Pareto front", text)
+    assert (tmp_path / "demo.db").is_file()
+    name = re.search(r"experiment '(li2s-si-demo-[0-9-]+)'", text)
+    assert name is not None
+    exp = MlflowClient(tracking_uri=mlflow_tmp_store).get_experiment_by_name(name[1])
+    assert exp is not None, "the demo campaign is mirrored to MLflow"
+    runs = MlflowClient(tracking_uri=mlflow_tmp_store).search_runs([exp.experiment_id])
+    trial_runs = [r for r in runs if r.data.tags.get("doe.kind") == "trial"]
+    assert len(trial_runs) == 12
