@@ -95,10 +95,24 @@ def _utcnow() -> str:
 @contextlib.contextmanager
 def _storage_errors(url: str) -> Iterator[None]:
     """Translate database outages and lock time-outs into :class:`StorageBusyError`."""
+    from optuna.exceptions import StorageInternalError
     from sqlalchemy import exc as sa_exc
 
     try:
         yield
+    except StorageInternalError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, sa_exc.OperationalError | sa_exc.InterfaceError) and (
+            "no such table" not in str(cause)
+        ):
+            raise StorageBusyError(
+                f"The ledger at {mask_url(url)} is locked or unreachable ({cause}); "
+                "nothing was written. Try again in a few seconds."
+            ) from exc
+        raise UnknownCampaignError(
+            f"{mask_url(url)} holds no li2s-doe ledger yet; create a campaign first "
+            "with `doe init campaign.toml`."
+        ) from exc
     except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError) as exc:
         raise StorageBusyError(
             f"The ledger at {mask_url(url)} is locked or unreachable ({type(exc).__name__}: "

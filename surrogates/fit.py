@@ -55,9 +55,9 @@ class FitInputs:
         outcome_names: The `m` outcome names.
     """
 
-    train_X: Tensor  # noqa: N815 (BoTorch tensor naming)
-    train_Y: Tensor  # noqa: N815 (BoTorch tensor naming)
-    train_Yvar: Tensor | None  # noqa: N815 (BoTorch tensor naming)
+    train_X: Tensor
+    train_Y: Tensor
+    train_Yvar: Tensor | None
     bounds: Tensor
     outcome_names: tuple[str, ...]
 

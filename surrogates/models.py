@@ -354,9 +354,9 @@ class GPSurrogate:
 
     model: ModelListGP
     outcome_names: tuple[str, ...]
-    train_X: Tensor  # noqa: N815 (BoTorch tensor naming)
-    train_Y: Tensor  # noqa: N815 (BoTorch tensor naming)
-    train_Yvar: Tensor | None  # noqa: N815 (BoTorch tensor naming)
+    train_X: Tensor
+    train_Y: Tensor
+    train_Yvar: Tensor | None
     bounds: Tensor
     fit_seconds: float
     warnings: tuple[str, ...] = ()

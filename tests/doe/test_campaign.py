@@ -274,13 +274,22 @@ def test_record_many_is_all_or_nothing(campaign: Campaign) -> None:
     before = _snapshot(campaign)
     with pytest.raises(TrialStateError, match=r"already complete.*in r.csv row 3"):
         campaign.record_many(rows)
-    bad = [dict(rows[0]), {"trial_id": batch[1].trial_id, "outcomes": {"yield_pct": 1.0}, "where": " in r.csv row 3"}]
+    bad = [
+        dict(rows[0]),
+        {
+            "trial_id": batch[1].trial_id,
+            "outcomes": {"yield_pct": 1.0},
+            "where": " in r.csv row 3",
+        },
+    ]
     with pytest.raises(InvalidMeasurementError, match="in r.csv row 3"):
         campaign.record_many(bad)
     with pytest.raises(TrialStateError, match="more than once"):
         campaign.record_many([rows[0], rows[0]])
     assert _snapshot(campaign) == before
-    done = campaign.record_many([rows[0], {"trial_id": batch[1].trial_id, "outcomes": GOOD}], operator="eve")
+    done = campaign.record_many(
+        [rows[0], {"trial_id": batch[1].trial_id, "outcomes": GOOD}], operator="eve"
+    )
     assert [r.state for r in done] == ["complete", "complete"]
     assert {r.attrs["recorded_by"] for r in done} == {"eve"}
 
@@ -294,3 +303,13 @@ def test_model_quality_reports_loo_per_outcome(campaign: Campaign) -> None:
     assert quality["cost_eur"]["n"] == 8
     assert quality["cost_eur"]["r2"] > 0.5
     assert 0.0 <= quality["yield_pct"]["coverage_95"] <= 1.0
+
+
+def test_a_database_without_a_ledger_is_named(tmp_path) -> None:
+    import sqlite3
+
+    path = tmp_path / "users-only.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE doe_users (name TEXT)")
+    with pytest.raises(UnknownCampaignError, match="holds no li2s-doe ledger yet"):
+        Campaign.load(storage=f"sqlite:///{path}")

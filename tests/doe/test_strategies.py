@@ -164,7 +164,9 @@ def test_every_strategy_proposes_inside_the_bounds(
         assert p.info["strategy"] == name
 
 
-def test_lost_cells_teach_nothing_and_failures_can_be_imputed(definition: CampaignDefinition) -> None:
+def test_lost_cells_teach_nothing_and_failures_can_be_imputed(
+    definition: CampaignDefinition,
+) -> None:
     from doe.strategies.gp import _failed_inputs
 
     h = _history(definition, 8)
@@ -173,7 +175,10 @@ def test_lost_cells_teach_nothing_and_failures_can_be_imputed(definition: Campai
     h = History(
         definition=definition,
         complete=h.complete,
-        failed=((bad, {"failure_kind": "build_failed"}), (lost, {"failure_kind": "lost"})),
+        failed=(
+            (bad, {"failure_kind": "build_failed"}),
+            (lost, {"failure_kind": "lost"}),
+        ),
         n_total=10,
     )
     X_failed = _failed_inputs(h)
@@ -186,4 +191,6 @@ def test_lost_cells_teach_nothing_and_failures_can_be_imputed(definition: Campai
     measured = Y[:-1]
     assert worst[0] == measured[:, 0].min()  # yield is maximised: worst is the lowest
     assert worst[1] == measured[:, 1].max()  # cost is minimised: worst is the highest
-    assert worst[2] == measured[:, 2].min()  # purity must stay >= 90: worst is the lowest
+    assert (
+        worst[2] == measured[:, 2].min()
+    )  # purity must stay >= 90: worst is the lowest

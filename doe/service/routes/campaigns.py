@@ -1,0 +1,217 @@
+"""``/api/campaigns``: list, create, definition and progress, suggest, pull, results."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Response, status
+
+from doe.campaign import Campaign, list_campaigns
+from doe.ledger import FAILURE_KINDS
+from doe.service import actions
+from doe.service.deps import (
+    CampaignsDep,
+    NamePath,
+    OwnerDep,
+    SettingsDep,
+    StaffDep,
+    StoreDep,
+    ViewerDep,
+)
+from doe.service.schemas import (
+    CampaignCreate,
+    CampaignPublic,
+    CampaignSummary,
+    ErrorPublic,
+    PullCreate,
+    SuggestionsCreate,
+    TrialPublic,
+)
+
+__all__ = ["campaign_public", "campaign_summary", "router"]
+
+router = APIRouter(
+    prefix="/api/campaigns",
+    tags=["campaigns"],
+    responses={
+        401: {"model": ErrorPublic},
+        403: {"model": ErrorPublic},
+        404: {"model": ErrorPublic},
+        503: {"model": ErrorPublic, "description": "Ledger locked or down."},
+    },
+)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def campaign_summary(campaign: Campaign) -> CampaignSummary:
+    """A campaign's name, strategy, counts and hypervolume."""
+    d = campaign.definition
+    return CampaignSummary(
+        name=d.name,
+        description=d.description,
+        strategy=d.strategy,
+        counts=campaign.counts(),
+        hypervolume=_finite(campaign.hypervolume()),
+    )
+
+
+def campaign_public(campaign: Campaign) -> CampaignPublic:
+    """A campaign's definition, units and progress."""
+    d = campaign.definition
+    return CampaignPublic(
+        **campaign_summary(campaign).model_dump(),
+        definition=d.to_dict(),
+        parameter_units={p.name: p.unit for p in d.space.parameters},
+        outcome_units={n: d.outcome_unit(n) for n in d.outcome_names},
+        objectives=[o.name for o in d.objectives],
+        failure_kinds=list(FAILURE_KINDS),
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+@router.get("", response_model=list[CampaignSummary])
+def get_campaigns(
+    *, user: ViewerDep, settings: SettingsDep, store: StoreDep
+) -> list[CampaignSummary]:
+    """Every campaign in the ledger, with its progress."""
+    if not store.has_ledger():
+        return []
+    names = [d.name for d in list_campaigns(settings.storage)]
+    return [
+        campaign_summary(
+            Campaign.load(name, settings.storage, tracking=settings.tracking)
+        )
+        for name in names
+    ]
+
+
+@router.post(
+    "",
+    response_model=CampaignPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"model": ErrorPublic}, 422: {"model": ErrorPublic}},
+)
+def create_campaign(
+    body: CampaignCreate, user: OwnerDep, settings: SettingsDep, store: StoreDep
+) -> CampaignPublic:
+    """Create a campaign from the dict form of a campaign TOML file (owner)."""
+    campaign = actions.create_campaign(
+        store,
+        body.definition,
+        user=user,
+        storage=settings.storage,
+        tracking=settings.tracking,
+    )
+    return campaign_public(campaign)
+
+
+@router.get("/{name}", response_model=CampaignPublic)
+def get_campaign(
+    *, user: ViewerDep, name: NamePath, campaigns: CampaignsDep
+) -> CampaignPublic:
+    """A campaign's definition, units, counts by state and hypervolume."""
+    return campaign_public(campaigns(name))
+
+
+@router.post(
+    "/{name}/suggestions",
+    response_model=list[TrialPublic],
+    status_code=status.HTTP_201_CREATED,
+    responses={422: {"model": ErrorPublic}},
+)
+def post_suggestions(
+    *,
+    body: SuggestionsCreate,
+    user: OwnerDep,
+    name: NamePath,
+    campaigns: CampaignsDep,
+    store: StoreDep,
+) -> list[TrialPublic]:
+    """Ask for ``n`` new experiments, conditioned on every pending one (owner)."""
+    records = actions.suggest(
+        store,
+        campaigns(name),
+        body.n,
+        user=user,
+        strategy=body.strategy,
+        claim=body.claim,
+        lease_hours=body.lease_hours,
+    )
+    return [TrialPublic.from_record(r) for r in records]
+
+
+@router.post("/{name}/pull", response_model=TrialPublic)
+def post_pull(
+    *,
+    user: StaffDep,
+    name: NamePath,
+    campaigns: CampaignsDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    body: Annotated[PullCreate | None, Body()] = None,
+) -> TrialPublic:
+    """Claim an experiment for the caller: an unclaimed pending one, else a new one.
+
+    The claim is a lease (``claim_until``); release it, or let it expire, to give
+    the experiment back to the pool.
+    """
+    hours = body.lease_hours if body and body.lease_hours else settings.lease_hours
+    return TrialPublic.from_record(
+        actions.pull(store, campaigns(name), user=user, lease_hours=hours)
+    )
+
+
+@router.get("/{name}/pareto")
+def get_pareto(
+    *, user: ViewerDep, name: NamePath, campaigns: CampaignsDep
+) -> list[dict[str, Any]]:
+    """The measured Pareto front (experiments meeting every limit), as rows."""
+    rows = campaigns(name).pareto().to_dict(orient="records")
+    return [{str(k): _jsonable(v) for k, v in row.items()} for row in rows]
+
+
+@router.get(
+    "/{name}/pareto.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "The plot."}},
+)
+def get_pareto_png(
+    *, user: ViewerDep, name: NamePath, campaigns: CampaignsDep
+) -> Response:
+    """The Pareto plot (first two objectives) as a PNG image."""
+    from doe.service.plots import pareto_png
+
+    return Response(
+        pareto_png(campaigns(name)),
+        media_type="image/png",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get(
+    "/{name}/export.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "Every trial."}},
+)
+def get_export_csv(
+    *, user: ViewerDep, name: NamePath, campaigns: CampaignsDep
+) -> Response:
+    """Every trial as CSV: settings, outcomes, predictions and provenance."""
+    campaign = campaigns(name)
+    text = campaign.table().to_csv(index=False)
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{campaign.name}.csv"'},
+    )

@@ -1,0 +1,357 @@
+"""The web page for the bench: sign in, claim, record, fail, release, progress.
+
+Server-rendered Jinja2 forms (plus a few lines of vanilla JS); no build step. Each
+form posts to a route here, which calls the same actions as the JSON API and then
+redirects (303) back to the campaign page, or renders the page again with the
+server's message next to the field it is about.
+
+Sign-in: the user pastes their API token into the form of ``/login``; the
+service sets an HttpOnly, SameSite=Lax session cookie (Secure when the settings
+say so) holding a random session id, which maps to the user in ``doe_sessions``.
+Every form carries a CSRF token derived from the session id.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+
+from doe.campaign import Campaign, list_campaigns
+from doe.exceptions import DoeError, StorageError
+from doe.ledger import FAILURE_KINDS
+from doe.service import actions
+from doe.service.deps import (
+    NamePath,
+    PageSession,
+    PageSessionDep,
+    SettingsDep,
+    StoreDep,
+    TrialPath,
+    load_campaign,
+)
+from doe.service.errors import status_for
+from doe.service.routes.campaigns import campaign_summary
+from doe.service.schemas import TrialPublic
+from doe.service.templating import templates
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+
+N_HISTORY = 12
+_MESSAGES = {
+    "claimed": "You claimed trial {n}: its settings and result form are below.",
+    "released": "Trial {n} is released; someone else can claim it now.",
+    "recorded": "Trial {n} is recorded. Thank you!",
+    "replayed": "Trial {n} was already recorded with these values; nothing changed.",
+    "failed": "Trial {n} is marked failed.",
+}
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The posted form's text fields (file fields are ignored)."""
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+FormDep = Annotated[dict[str, str], Depends(_form)]
+
+
+def _check_post(session: PageSession, form: dict[str, str], role: str) -> None:
+    """A form post must carry the session's CSRF token and come from ``role``+."""
+    if not hmac.compare_digest(form.get("csrf", ""), session.csrf):
+        raise HTTPException(
+            403, "The form is stale or from another site; reload the page and retry."
+        )
+    if not session.user.has_role(role):
+        raise HTTPException(
+            403,
+            f"User {session.user.name!r} has role {session.user.role!r}; this needs "
+            f"{role!r} or above.",
+        )
+
+
+def _back(name: str, done: str, trial: int) -> RedirectResponse:
+    return RedirectResponse(
+        f"/campaigns/{name}?done={done}&trial={trial}#trial-{trial}", status_code=303
+    )
+
+
+# --------------------------------------------------------------- sign-in
+@router.get("/login")
+def get_login(*, request: Request) -> Response:
+    """The sign-in form."""
+    return templates.TemplateResponse(request, "login.html", {"user": None})
+
+
+@router.post("/login")
+def post_login(
+    *,
+    request: Request,
+    settings: SettingsDep,
+    store: StoreDep,
+    token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Check the token, start a session, set the cookie, go to the campaigns."""
+    user = store.user_for_token(token.strip())
+    if user is None:
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {"user": None, "error": "That token is unknown or revoked."},
+            status_code=401,
+        )
+    session_id = store.create_session(user, hours=settings.session_hours)
+    actions.audit(store, user, "login")
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        settings.cookie_name,
+        session_id,
+        max_age=int(settings.session_hours * 3600),
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookie,
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+def post_logout(
+    *, session: PageSessionDep, settings: SettingsDep, store: StoreDep, form: FormDep
+) -> Response:
+    """End the session and clear the cookie."""
+    _check_post(session, form, "viewer")
+    store.delete_session(session.session_id)
+    actions.audit(store, session.user, "logout")
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(
+        settings.cookie_name,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookie,
+    )
+    return response
+
+
+# ----------------------------------------------------------------- pages
+@router.get("/")
+def get_index(
+    *, request: Request, session: PageSessionDep, settings: SettingsDep, store: StoreDep
+) -> Response:
+    """Every campaign and its progress."""
+    names = (
+        [d.name for d in list_campaigns(settings.storage)] if store.has_ledger() else []
+    )
+    summaries = [campaign_summary(load_campaign(n, settings, store)) for n in names]
+    return templates.TemplateResponse(
+        request,
+        "index.html",
+        {"user": session.user, "csrf": session.csrf, "campaigns": summaries},
+    )
+
+
+def _render_campaign(
+    request: Request,
+    session: PageSession,
+    campaign: Campaign,
+    *,
+    status: int = 200,
+    message: str | None = None,
+    error: str | None = None,
+    form_errors: dict[int, dict[str, str]] | None = None,
+    form_values: dict[int, dict[str, str]] | None = None,
+) -> Response:
+    """The campaign page, optionally with a message, an error, or field errors."""
+    d = campaign.definition
+    trials = [TrialPublic.from_record(t) for t in campaign.trials()]
+    pending = [t for t in trials if t.state == "pending"]
+    finished = sorted(
+        (t for t in trials if t.state != "pending"),
+        key=lambda t: (t.finished_at or "", t.trial),
+        reverse=True,
+    )
+    context: dict[str, Any] = {
+        "user": session.user,
+        "csrf": session.csrf,
+        "name": campaign.name,
+        "summary": campaign_summary(campaign),
+        "params": [(p.name, p.unit) for p in d.space.parameters],
+        "outcomes": [
+            (n, d.outcome_unit(n), i < len(d.objectives))
+            for i, n in enumerate(d.outcome_names)
+        ],
+        "failure_kinds": FAILURE_KINDS,
+        "mine": [t for t in pending if t.claimed_by == session.user.name],
+        "pending": pending,
+        "history": finished[:N_HISTORY],
+        "message": message,
+        "error": error,
+        "form_errors": form_errors or {},
+        "form_values": form_values or {},
+        "can_write": session.user.has_role("staff"),
+        "is_owner": session.user.has_role("owner"),
+    }
+    return templates.TemplateResponse(
+        request, "campaign.html", context, status_code=status
+    )
+
+
+@router.get("/campaigns/{name}")
+def get_campaign_page(
+    *,
+    request: Request,
+    session: PageSessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    name: NamePath,
+    done: str | None = None,
+    trial: int | None = None,
+) -> Response:
+    """A campaign: progress, my experiments, pending ones, history, the plot."""
+    campaign = load_campaign(name, settings, store)
+    message = None
+    if done in _MESSAGES and trial is not None:
+        message = _MESSAGES[done].format(n=trial)
+    return _render_campaign(request, session, campaign, message=message)
+
+
+def _failed_action(
+    request: Request, session: PageSession, campaign: Campaign, exc: DoeError
+) -> Response:
+    """Show the page again with the error of a form (storage errors propagate)."""
+    if isinstance(exc, StorageError):
+        raise exc
+    return _render_campaign(
+        request, session, campaign, status=status_for(exc), error=str(exc)
+    )
+
+
+# ----------------------------------------------------------------- forms
+@router.post("/campaigns/{name}/pull")
+def post_pull(
+    *,
+    request: Request,
+    session: PageSessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    name: NamePath,
+    form: FormDep,
+) -> Response:
+    """Claim the next experiment for the signed-in user."""
+    _check_post(session, form, "staff")
+    campaign = load_campaign(name, settings, store)
+    try:
+        rec = actions.pull(
+            store, campaign, user=session.user, lease_hours=settings.lease_hours
+        )
+    except DoeError as exc:
+        return _failed_action(request, session, campaign, exc)
+    return _back(name, "claimed", rec.number)
+
+
+@router.post("/campaigns/{name}/trials/{trial}/release")
+def post_release(
+    *,
+    request: Request,
+    session: PageSessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    name: NamePath,
+    trial: TrialPath,
+    form: FormDep,
+) -> Response:
+    """Release a claim."""
+    _check_post(session, form, "staff")
+    campaign = load_campaign(name, settings, store)
+    try:
+        actions.release(store, campaign, trial, user=session.user)
+    except DoeError as exc:
+        return _failed_action(request, session, campaign, exc)
+    return _back(name, "released", trial)
+
+
+@router.post("/campaigns/{name}/trials/{trial}/result")
+def post_result(
+    *,
+    request: Request,
+    session: PageSessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    name: NamePath,
+    trial: TrialPath,
+    form: FormDep,
+) -> Response:
+    """Record a result from the form; errors are shown next to their fields."""
+    _check_post(session, form, "staff")
+    campaign = load_campaign(name, settings, store)
+    raw = {
+        k.removeprefix("out:"): v.strip()
+        for k, v in form.items()
+        if k.startswith("out:") and v.strip()
+    }
+    try:
+        written = actions.record_result(
+            store,
+            campaign,
+            trial,
+            raw,
+            user=session.user,
+            note=form.get("note", "").strip() or None,
+        )
+    except actions.FieldErrors as exc:
+        errors = {k.removeprefix("outcomes."): v for k, v in exc.fields.items()}
+        return _render_campaign(
+            request,
+            session,
+            campaign,
+            status=422,
+            error=f"Trial {trial} was not recorded: fix the marked fields.",
+            form_errors={trial: errors},
+            form_values={trial: form},
+        )
+    except DoeError as exc:
+        return _failed_action(request, session, campaign, exc)
+    return _back(name, "recorded" if written.is_new else "replayed", trial)
+
+
+@router.post("/campaigns/{name}/trials/{trial}/failure")
+def post_failure(
+    *,
+    request: Request,
+    session: PageSessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    name: NamePath,
+    trial: TrialPath,
+    form: FormDep,
+) -> Response:
+    """Mark an experiment failed (kind and note)."""
+    _check_post(session, form, "staff")
+    campaign = load_campaign(name, settings, store)
+    try:
+        actions.fail_trial(
+            store,
+            campaign,
+            trial,
+            form.get("kind", ""),
+            form.get("note", "").strip(),
+            user=session.user,
+        )
+    except DoeError as exc:
+        if isinstance(exc, StorageError):
+            raise
+        return _render_campaign(
+            request,
+            session,
+            campaign,
+            status=status_for(exc),
+            error=str(exc),
+            form_errors={trial: {"kind": str(exc)}},
+            form_values={trial: form},
+        )
+    return _back(name, "failed", trial)

@@ -1,0 +1,309 @@
+"""Every endpoint of the JSON API, on a temporary SQLite ledger."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import toy_outcomes
+from tests.doe.service import Service, running_service, sobol_toy
+
+
+@pytest.fixture(name="svc")
+def fixture_svc(sqlite_url: str) -> Iterator[Service]:
+    with running_service(sqlite_url, campaign=sobol_toy()) as svc:
+        yield svc
+
+
+def test_health_and_openapi_need_no_sign_in(svc: Service) -> None:
+    assert svc.client.get("/healthz").json()["status"] == "ok"
+    schema = svc.client.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    paths = set(schema["paths"])
+    assert {
+        "/api/campaigns",
+        "/api/campaigns/{name}",
+        "/api/campaigns/{name}/suggestions",
+        "/api/campaigns/{name}/pull",
+        "/api/campaigns/{name}/trials",
+        "/api/campaigns/{name}/trials/{trial}",
+        "/api/campaigns/{name}/trials/{trial}/release",
+        "/api/campaigns/{name}/trials/{trial}/result",
+        "/api/campaigns/{name}/trials/{trial}/failure",
+        "/api/campaigns/{name}/pareto",
+        "/api/campaigns/{name}/pareto.png",
+        "/api/campaigns/{name}/export.csv",
+    } <= paths
+    assert not any(p.startswith(("/login", "/campaigns")) for p in paths)
+
+
+def test_me_lists_campaigns_and_one_campaign(svc: Service) -> None:
+    assert svc.client.get("/api/me", headers=svc.auth("vera")).json() == {
+        "name": "vera",
+        "role": "viewer",
+    }
+    listed = svc.client.get("/api/campaigns", headers=svc.auth("vera")).json()
+    assert [c["name"] for c in listed] == ["toy"]
+    assert listed[0]["counts"] == {
+        "pending": 0,
+        "complete": 0,
+        "failed": 0,
+        "abandoned": 0,
+    }
+    one = svc.client.get("/api/campaigns/toy", headers=svc.auth("vera")).json()
+    assert one["definition"]["name"] == "toy"
+    assert one["outcome_units"] == {
+        "yield_pct": "%",
+        "cost_eur": "EUR",
+        "purity_pct": "%",
+    }
+    assert one["parameter_units"] == {"temp_c": "C", "conc_mol_l": "mol/L"}
+    assert one["objectives"] == ["yield_pct", "cost_eur"]
+    assert "build_failed" in one["failure_kinds"]
+    assert one["hypervolume"] == 0.0
+
+
+def test_owner_creates_a_campaign_and_a_duplicate_is_409(svc: Service) -> None:
+    body = {"definition": sobol_toy(name="toy-two")}
+    r = svc.client.post("/api/campaigns", headers=svc.auth("olga"), json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["name"] == "toy-two"
+    again = svc.client.post("/api/campaigns", headers=svc.auth("olga"), json=body)
+    assert again.status_code == 409
+    assert again.json()["error"] == "CampaignExistsError"
+    bad = svc.client.post(
+        "/api/campaigns",
+        headers=svc.auth("olga"),
+        json={"definition": sobol_toy(name="Bad Name")},
+    )
+    assert bad.status_code == 422
+    assert bad.json()["error"] == "DefinitionError"
+    assert "'Bad Name'" in bad.json()["detail"]
+    names = [
+        c["name"]
+        for c in svc.client.get("/api/campaigns", headers=svc.auth("vera")).json()
+    ]
+    assert names == ["toy", "toy-two"]
+
+
+def test_owner_asks_for_a_batch_conditioned_on_pending(svc: Service) -> None:
+    r = svc.client.post(
+        "/api/campaigns/toy/suggestions", headers=svc.auth("olga"), json={"n": 3}
+    )
+    assert r.status_code == 201, r.text
+    batch = r.json()
+    assert [t["trial"] for t in batch] == [0, 1, 2]
+    assert all(t["state"] == "pending" and t["claimed_by"] is None for t in batch)
+    assert all(t["asked_by"] == "olga" and t["strategy"] == "sobol" for t in batch)
+    assert len({tuple(t["params"].values()) for t in batch}) == 3
+    claimed = svc.client.post(
+        "/api/campaigns/toy/suggestions",
+        headers=svc.auth("olga"),
+        json={"n": 1, "claim": True, "lease_hours": 2},
+    ).json()
+    assert claimed[0]["trial"] == 3 and claimed[0]["claimed_by"] == "olga"
+    assert svc.campaign().counts()["pending"] == 4
+
+
+def test_pull_gives_unclaimed_pending_first_then_new(svc: Service) -> None:
+    svc.client.post(
+        "/api/campaigns/toy/suggestions", headers=svc.auth("olga"), json={"n": 1}
+    )
+    first = svc.pull("sam")
+    assert first["trial"] == 0 and first["claimed_by"] == "sam"
+    assert first["claim_until"] is not None
+    second = svc.pull("tim")
+    assert second["trial"] == 1 and second["claimed_by"] == "tim"
+    rec = svc.campaign().trial(1)
+    assert rec.claimed_by == "tim" and rec.attrs["asked_by"] == "tim"
+
+
+def test_pull_takes_a_lease_length(svc: Service) -> None:
+    r = svc.client.post(
+        "/api/campaigns/toy/pull", headers=svc.auth("sam"), json={"lease_hours": 1.5}
+    )
+    assert r.status_code == 200
+    rec = svc.campaign().trial(r.json()["trial"])
+    assert rec.attrs["claim_until"] > rec.attrs["claimed_at"]
+
+
+def test_release_gives_the_experiment_back(svc: Service) -> None:
+    n = svc.pull("sam")["trial"]
+    other = svc.client.post(
+        f"/api/campaigns/toy/trials/{n}/release", headers=svc.auth("tim")
+    )
+    assert other.status_code == 409
+    assert "claimed by 'sam'" in other.json()["detail"]
+    r = svc.client.post(
+        f"/api/campaigns/toy/trials/{n}/release", headers=svc.auth("sam")
+    )
+    assert r.status_code == 200 and r.json()["claimed_by"] is None
+    assert svc.pull("tim")["trial"] == n  # back in the pool
+    owner = svc.client.post(
+        f"/api/campaigns/toy/trials/{n}/release", headers=svc.auth("olga")
+    )
+    assert owner.status_code == 200  # an owner may release anyone's claim
+
+
+def test_result_is_recorded_with_the_operator_and_idempotent(svc: Service) -> None:
+    t = svc.pull("sam")
+    outcomes = toy_outcomes(t["params"])
+    url = f"/api/campaigns/toy/trials/{t['trial']}/result"
+    r = svc.client.post(
+        url, headers=svc.auth("sam"), json={"outcomes": outcomes, "note": "cell A"}
+    )
+    assert r.status_code == 201, r.text
+    stored = r.json()
+    assert stored["state"] == "complete" and stored["recorded_by"] == "sam"
+    assert stored["outcomes"] == pytest.approx(outcomes)
+    again = svc.client.post(url, headers=svc.auth("sam"), json={"outcomes": outcomes})
+    assert again.status_code == 200
+    assert again.json() == stored  # the stored record, not a new write
+    differs = svc.client.post(
+        url, headers=svc.auth("sam"), json={"outcomes": {**outcomes, "yield_pct": 1.0}}
+    )
+    assert differs.status_code == 409
+    assert differs.json()["error"] == "TrialStateError"
+    rec = svc.campaign().trial(t["trial"])
+    assert rec.outcomes == pytest.approx(outcomes) and rec.attrs["note"] == "cell A"
+    audit = svc.client.get("/api/audit?campaign=toy", headers=svc.auth("olga")).json()
+    assert [(a["user"], a["action"]) for a in audit] == [
+        ("sam", "record"),
+        ("sam", "pull"),
+    ]
+
+
+def test_result_with_series_and_for_someone_elses_claim(svc: Service) -> None:
+    t = svc.pull("sam")
+    body = {
+        "outcomes": toy_outcomes(t["params"]),
+        "series": {"capacity_mah_g": [900, 890.5]},
+    }
+    url = f"/api/campaigns/toy/trials/{t['trial']}/result"
+    r = svc.client.post(url, headers=svc.auth("tim"), json=body)
+    assert r.status_code == 409
+    assert "claimed by 'sam'" in r.json()["detail"]
+    assert svc.client.post(url, headers=svc.auth("sam"), json=body).status_code == 201
+    assert svc.campaign().trial(t["trial"]).attrs["series"] == {
+        "capacity_mah_g": [900.0, 890.5]
+    }
+
+
+def test_failure_is_recorded_and_idempotent(svc: Service) -> None:
+    n = svc.pull("sam")["trial"]
+    url = f"/api/campaigns/toy/trials/{n}/failure"
+    body = {"kind": "short_circuit", "note": "shorted at formation"}
+    r = svc.client.post(url, headers=svc.auth("sam"), json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["state"] == "failed" and r.json()["failure_kind"] == "short_circuit"
+    assert svc.client.post(url, headers=svc.auth("sam"), json=body).status_code == 200
+    other = svc.client.post(url, headers=svc.auth("sam"), json={"kind": "lost"})
+    assert other.status_code == 409
+    result = svc.client.post(
+        f"/api/campaigns/toy/trials/{n}/result",
+        headers=svc.auth("sam"),
+        json={"outcomes": {"yield_pct": 1, "cost_eur": 2}},
+    )
+    assert result.status_code == 409
+    rec = svc.campaign().trial(n)
+    assert rec.state == "failed" and rec.attrs["recorded_by"] == "sam"
+
+
+def test_trials_list_filters_and_one_trial(svc: Service) -> None:
+    svc.client.post(
+        "/api/campaigns/toy/suggestions", headers=svc.auth("olga"), json={"n": 3}
+    )
+    a = svc.pull("sam")["trial"]
+    b = svc.pull("tim")["trial"]
+    svc.client.post(
+        f"/api/campaigns/toy/trials/{b}/failure",
+        headers=svc.auth("tim"),
+        json={"kind": "lost"},
+    )
+    get = svc.client.get
+    h = svc.auth("vera")
+    assert [t["trial"] for t in get("/api/campaigns/toy/trials", headers=h).json()] == [
+        0,
+        1,
+        2,
+    ]
+    pending = get("/api/campaigns/toy/trials?state=pending", headers=h).json()
+    assert [t["trial"] for t in pending] == [a, 2]
+    mine = get("/api/campaigns/toy/trials?claimed_by=sam", headers=h).json()
+    assert [t["trial"] for t in mine] == [a]
+    assert [
+        t["trial"] for t in get("/api/campaigns/toy/trials?limit=1", headers=h).json()
+    ] == [2]
+    one = get(f"/api/campaigns/toy/trials/{b}", headers=h).json()
+    assert one["failure_kind"] == "lost" and one["recorded_by"] == "tim"
+    bad = get("/api/campaigns/toy/trials?state=done", headers=h)
+    assert bad.status_code == 422 and "state" in bad.json()["fields"]
+
+
+def _measure(svc: Service, n: int) -> None:
+    for _ in range(n):
+        t = svc.pull("sam")
+        svc.client.post(
+            f"/api/campaigns/toy/trials/{t['trial']}/result",
+            headers=svc.auth("sam"),
+            json={"outcomes": toy_outcomes(t["params"])},
+        )
+
+
+def test_pareto_rows_png_and_csv_export(svc: Service) -> None:
+    h = svc.auth("vera")
+    empty = svc.client.get("/api/campaigns/toy/pareto.png", headers=h)
+    assert empty.status_code == 200 and empty.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert svc.client.get("/api/campaigns/toy/pareto", headers=h).json() == []
+    _measure(svc, 5)
+    rows = svc.client.get("/api/campaigns/toy/pareto", headers=h).json()
+    expected = svc.campaign().pareto()
+    assert [r["trial"] for r in rows] == expected["trial"].tolist()
+    assert all(r["state"] == "complete" and r["purity_pct"] >= 90 for r in rows)
+    png = svc.client.get("/api/campaigns/toy/pareto.png", headers=h)
+    assert png.headers["content-type"] == "image/png"
+    assert png.content[:8] == b"\x89PNG\r\n\x1a\n" and len(png.content) > 5000
+    exported = svc.client.get("/api/campaigns/toy/export.csv", headers=h)
+    assert exported.headers["content-type"].startswith("text/csv")
+    assert 'filename="toy.csv"' in exported.headers["content-disposition"]
+    table = list(csv.DictReader(io.StringIO(exported.text)))
+    assert len(table) == 5 and table[0]["recorded_by"] == "sam"
+    assert svc.client.get("/api/campaigns/toy", headers=h).json()["hypervolume"] > 0
+
+
+def test_users_list_and_audit_are_for_owners(svc: Service) -> None:
+    users = svc.client.get("/api/users", headers=svc.auth("olga")).json()
+    assert {u["name"]: u["role"] for u in users} == {
+        "olga": "owner",
+        "sam": "staff",
+        "tim": "staff",
+        "vera": "viewer",
+    }
+    assert svc.client.get("/api/users", headers=svc.auth("sam")).status_code == 403
+    assert svc.client.get("/api/audit", headers=svc.auth("sam")).status_code == 403
+
+
+def test_an_expired_claim_returns_the_experiment_to_the_pool(svc: Service) -> None:
+    import time
+
+    r = svc.client.post(
+        "/api/campaigns/toy/pull", headers=svc.auth("sam"), json={"lease_hours": 1e-4}
+    )
+    n = r.json()["trial"]
+    time.sleep(0.5)  # the 0.36 s lease runs out
+    assert (
+        svc.client.get(
+            f"/api/campaigns/toy/trials/{n}", headers=svc.auth("vera")
+        ).json()["claimed_by"]
+        is None
+    )
+    assert svc.pull("tim")["trial"] == n
+    late = svc.client.post(
+        f"/api/campaigns/toy/trials/{n}/result",
+        headers=svc.auth("sam"),
+        json={"outcomes": {"yield_pct": 1.0, "cost_eur": 2.0}},
+    )
+    assert late.status_code == 409 and "claimed by 'tim'" in late.json()["detail"]

@@ -1,0 +1,193 @@
+"""The web page: cookie sign-in, claim, result form with field errors, fail, release."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import toy_outcomes
+from tests.doe.service import Service, running_service, sobol_toy
+
+
+@pytest.fixture(name="svc")
+def fixture_svc(sqlite_url: str) -> Iterator[Service]:
+    with running_service(sqlite_url, campaign=sobol_toy()) as svc:
+        yield svc
+
+
+def _login(svc: Service, user: str) -> str:
+    """Sign in through the form; returns the CSRF token of the page."""
+    r = svc.client.post("/login", data={"token": svc.tokens[user]})
+    assert r.status_code == 200 and r.url.path == "/", r.text
+    return _csrf(r.text)
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([0-9a-f]{64})"', html)
+    assert found, html
+    return found.group(1)
+
+
+def _post(svc: Service, path: str, data: dict[str, Any]) -> Any:
+    return svc.client.post(path, data=data, follow_redirects=False)
+
+
+def test_pages_redirect_to_login_until_signed_in(svc: Service) -> None:
+    for path in ("/", "/campaigns/toy"):
+        r = svc.client.get(path, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/login"
+    page = svc.client.get("/login")
+    assert page.status_code == 200 and 'name="token"' in page.text
+    assert 'name="viewport"' in page.text
+
+
+def test_login_sets_a_safe_session_cookie(svc: Service) -> None:
+    bad = svc.client.post("/login", data={"token": "doe_wrong"})
+    assert bad.status_code == 401 and "unknown or revoked" in bad.text
+    r = _post(svc, "/login", {"token": svc.tokens["sam"]})
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith("doe_session=")
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    assert "Secure" not in cookie
+    assert svc.tokens["sam"] not in cookie
+    index = svc.client.get("/")
+    assert "toy" in index.text and "sam · staff" in index.text
+
+
+def test_the_cookie_is_secure_when_the_settings_say_so(sqlite_url: str) -> None:
+    with running_service(sqlite_url, secure_cookie=True, cookie_name="lab") as svc:
+        r = _post(svc, "/login", {"token": svc.tokens["sam"]})
+        assert r.headers["set-cookie"].startswith("lab=")
+        assert "Secure" in r.headers["set-cookie"]
+
+
+def test_staff_claims_records_and_sees_it(svc: Service) -> None:
+    csrf = _login(svc, "sam")
+    page = svc.client.get("/campaigns/toy")
+    assert "Claim next experiment" in page.text and "Nothing measured yet" in page.text
+    r = _post(svc, "/campaigns/toy/pull", {"csrf": csrf})
+    assert r.status_code == 303
+    assert r.headers["location"] == "/campaigns/toy?done=claimed&trial=0#trial-0"
+    page = svc.client.get(r.headers["location"])
+    assert "You claimed trial 0" in page.text
+    # the result form: unit labels, number inputs, objectives required
+    assert 'for="out-0-yield_pct">yield_pct <span class="unit">[%]</span>' in page.text
+    assert 'for="out-0-cost_eur">cost_eur <span class="unit">[EUR]</span>' in page.text
+    assert re.search(
+        r'name="out:cost_eur" type="number" step="any"[^>]*required', page.text
+    )
+    assert not re.search(r'name="out:purity_pct"[^>]*required', page.text)
+    assert '<img class="plot" src="/api/campaigns/toy/pareto.png"' in page.text
+    assert svc.client.get("/api/campaigns/toy/pareto.png").status_code == 200  # cookie
+
+    params = svc.campaign().trial(0).params
+    values = toy_outcomes(params)
+    form = {
+        "csrf": csrf,
+        "note": "cell 7",
+        **{f"out:{k}": str(v) for k, v in values.items()},
+    }
+    r = _post(svc, "/campaigns/toy/trials/0/result", form)
+    assert r.status_code == 303
+    page = svc.client.get(r.headers["location"])
+    assert "Trial 0 is recorded" in page.text
+    assert 'id="history-0"' in page.text and "complete" in page.text
+    rec = svc.campaign().trial(0)
+    assert rec.state == "complete" and rec.attrs["recorded_by"] == "sam"
+    assert rec.outcomes == pytest.approx(values) and rec.attrs["note"] == "cell 7"
+    again = _post(svc, "/campaigns/toy/trials/0/result", form)
+    assert "done=replayed" in again.headers["location"]
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "message"),
+    [
+        pytest.param({"yield_pct": "50"}, "cost_eur", "Missing objective(s) 'cost_eur'", id="missing"),
+        pytest.param({"yield_pct": "1e999", "cost_eur": "2"}, "yield_pct", "must be a finite number", id="inf"),
+        pytest.param({"yield_pct": "abc", "cost_eur": "2"}, "yield_pct", "must be a number; got 'abc'", id="text"),
+    ],
+)  # fmt: skip
+def test_server_side_errors_are_shown_next_to_the_field(
+    svc: Service, values: dict[str, str], field: str, message: str
+) -> None:
+    csrf = _login(svc, "sam")
+    _post(svc, "/campaigns/toy/pull", {"csrf": csrf})
+    form = {"csrf": csrf, **{f"out:{k}": v for k, v in values.items()}}
+    r = _post(svc, "/campaigns/toy/trials/0/result", form)
+    assert r.status_code == 422
+    error = re.search(
+        rf'<input id="out-0-{field}"[^>]*aria-invalid="true"[^>]*>\s*'
+        rf'<p class="field-error" id="out-0-{field}-error" data-field="{field}">([^<]*)</p>',
+        r.text,
+    )
+    assert error, r.text
+    assert message in html.unescape(error.group(1))
+    assert "fix the marked fields" in r.text
+    for k, v in values.items():  # what was typed is kept
+        assert re.search(rf'name="out:{k}"[^>]*\n?[^>]*value="{re.escape(v)}"', r.text)
+    assert svc.campaign().trial(0).state == "pending"
+
+
+def test_fail_and_release_forms(svc: Service) -> None:
+    csrf = _login(svc, "sam")
+    _post(svc, "/campaigns/toy/pull", {"csrf": csrf})
+    _post(svc, "/campaigns/toy/pull", {"csrf": csrf})
+    page = svc.client.get("/campaigns/toy")
+    assert '<option value="short_circuit">short circuit</option>' in page.text
+    bad = _post(svc, "/campaigns/toy/trials/0/failure", {"csrf": csrf, "kind": "fire"})
+    assert (
+        bad.status_code == 422 and "Failure kind &#39;fire&#39; is unknown" in bad.text
+    )
+    r = _post(
+        svc,
+        "/campaigns/toy/trials/0/failure",
+        {"csrf": csrf, "kind": "build_failed", "note": "cracked"},
+    )
+    assert "done=failed" in r.headers["location"]
+    rec = svc.campaign().trial(0)
+    assert (rec.state, rec.failure_kind, rec.attrs["failure_note"]) == (
+        "failed",
+        "build_failed",
+        "cracked",
+    )
+    r = _post(svc, "/campaigns/toy/trials/1/release", {"csrf": csrf})
+    assert "done=released" in r.headers["location"]
+    assert svc.campaign().trial(1).claimed_by is None
+    again = _post(svc, "/campaigns/toy/trials/0/release", {"csrf": csrf})
+    assert again.status_code == 409 and "already failed" in again.text
+
+
+def test_forms_need_the_csrf_token_and_the_role(svc: Service) -> None:
+    csrf = _login(svc, "vera")
+    page = svc.client.get("/campaigns/toy")
+    assert "Claim next experiment" not in page.text
+    denied = _post(svc, "/campaigns/toy/pull", {"csrf": csrf})
+    assert denied.status_code == 403 and "needs &#39;staff&#39;" in denied.text
+    _login(svc, "sam")
+    for data in ({}, {"csrf": "0" * 64}):
+        r = _post(svc, "/campaigns/toy/pull", data)
+        assert r.status_code == 403 and "reload the page" in r.text
+    assert svc.campaign().counts()["pending"] == 0
+
+
+def test_logout_ends_the_session(svc: Service) -> None:
+    csrf = _login(svc, "sam")
+    r = _post(svc, "/logout", {"csrf": csrf})
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert (
+        'doe_session=""' in r.headers["set-cookie"]
+        or "Max-Age=0" in r.headers["set-cookie"]
+    )
+    assert svc.client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_unknown_campaign_page_is_a_404_page(svc: Service) -> None:
+    _login(svc, "vera")
+    r = svc.client.get("/campaigns/nope")
+    assert r.status_code == 404 and "text/html" in r.headers["content-type"]
+    assert "No campaign &#39;nope&#39;" in r.text

@@ -1,0 +1,122 @@
+"""The lab web page in a real browser: Debian's Chromium driven by Playwright.
+
+A staff member signs in with their token, claims an experiment, fills in the
+result form and submits it; the page says it is recorded, and the ledger agrees.
+One screenshot at a tablet's size (1024 x 768) goes to ``out/`` (git-ignored).
+
+No ``playwright install``: the browser is ``/usr/bin/chromium`` (``apt-get install
+chromium``). The test is skipped, saying what is missing, without it or without the
+playwright package.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from doe.campaign import Campaign
+from tests.conftest import ROOT, toy_outcomes
+from tests.integration.test_service_server import DoeServer, doe_server
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PLOT_LOADED = "() => { const i = document.querySelector('img.plot'); return i && i.complete && i.naturalWidth > 0; }"
+SCREENSHOT = ROOT / "out" / "service-tablet-1024x768.png"
+
+
+@pytest.fixture(name="browser", scope="module")
+def fixture_browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        if os.environ.get("DOE_REQUIRE_BROWSER"):
+            pytest.fail(f"DOE_REQUIRE_BROWSER is set but {CHROMIUM} is missing")
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api",
+        reason="the playwright Python package is missing: pip install playwright",
+    )
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(name="server")
+def fixture_server(tmp_path: Path) -> Iterator[DoeServer]:
+    with doe_server(tmp_path, {"sam": "staff"}) as server:
+        yield server
+
+
+def test_staff_claims_fills_in_and_records_on_a_tablet(
+    browser: Any, server: DoeServer
+) -> None:
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(f"{server.url}/login")
+        page.fill("#token", server.tokens["sam"])
+        page.click("button:has-text('Sign in')")
+        page.wait_for_url(f"{server.url}/")
+        assert page.inner_text("[data-testid=who]") == "sam · staff"
+        page.click("a.card:has-text('toy')")
+        page.wait_for_url(f"{server.url}/campaigns/toy")
+
+        page.click("[data-testid=claim]")
+        page.wait_for_selector("[data-testid=message]")
+        assert "You claimed trial 0" in page.inner_text("[data-testid=message]")
+        form = page.locator("#trial-0 [data-testid=result-form]")
+        assert (
+            form.locator("label[for=out-0-yield_pct]").inner_text() == "yield_pct [%]"
+        )
+        assert form.locator("#out-0-cost_eur").get_attribute("type") == "number"
+        assert form.locator("#out-0-cost_eur").get_attribute("step") == "any"
+        button = form.locator("button[type=submit]")
+        box = button.bounding_box()
+        assert box is not None and box["height"] >= 48  # a finger-sized target
+
+        values = toy_outcomes(
+            Campaign.load("toy", server.storage, tracking=False).trial(0).params
+        )
+        for name, value in values.items():
+            form.locator(f"#out-0-{name}").fill(f"{value:.6g}")
+        form.locator("#note-0").fill("bench 3, cell A")
+        page.wait_for_function(PLOT_LOADED)
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+        button.click()
+        page.wait_for_selector("[data-testid=message]:has-text('recorded')")
+        assert "Trial 0 is recorded" in page.inner_text("[data-testid=message]")
+        row = page.locator("#history-0")
+        assert "complete" in row.inner_text() and "sam" in row.inner_text()
+        assert page.locator("#trial-0").count() == 0  # no longer an open experiment
+        page.wait_for_function(PLOT_LOADED)  # the Pareto PNG, with the session cookie
+    finally:
+        context.close()
+
+    trial = Campaign.load("toy", server.storage, tracking=False).trial(0)
+    assert trial.state == "complete"
+    assert (
+        trial.attrs["recorded_by"] == "sam" and trial.attrs["note"] == "bench 3, cell A"
+    )
+    expected = {k: float(f"{v:.6g}") for k, v in values.items()}
+    assert trial.outcomes == pytest.approx(expected)
