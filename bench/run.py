@@ -158,6 +158,34 @@ def main() -> None:
     print(
         f"\nwall time {time.time() - t0:.0f} s on {os.cpu_count()} cores; runs in {args.out}/bench_runs.csv"
     )
+    if args.speed_obs:
+        print_speed_table(problems, args)
+
+
+def print_speed_table(problems: list[str], args: argparse.Namespace) -> None:
+    """One job at a time, nothing else running: the seconds are comparable."""
+    import pandas as pd
+
+    speed = pd.DataFrame(
+        [
+            speed_one(p, s, int(n), args.batch)
+            for p in problems
+            for s in args.speed_strategies.split(",")
+            for n in args.speed_obs.split(",")
+        ]
+    )
+    speed.to_csv(Path(args.out) / "bench_speed.csv", index=False)
+    wide = speed.pivot_table(
+        index=["problem", "strategy"],
+        columns="n_obs",
+        values="sec_per_batch",
+        sort=False,
+    )
+    print(
+        f"\nSeconds per batch of {args.batch} by number of measurements "
+        "(median of 3, one job at a time):"
+    )
+    print(wide.to_string(float_format=lambda v: f"{v:.2f}"))
 
 
 if __name__ == "__main__":

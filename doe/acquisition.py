@@ -15,6 +15,7 @@ feasibility whose log is added to the log-acquisition value.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ from botorch.acquisition.multi_objective.objective import (
     WeightedMCMultiOutputObjective,
 )
 from botorch.acquisition.objective import LinearMCObjective
+from botorch.exceptions.warnings import OptimizationWarning
 from botorch.optim import optimize_acqf
 from botorch.sampling.normal import SobolQMCNormalSampler
 from botorch.utils.transforms import t_batch_mode_transform
@@ -397,13 +399,16 @@ def propose_batch(
         with torch.random.fork_rng():
             torch.manual_seed(seed + i)
             X0, _ = initialize_q_batch(init, scores, n=settings.num_restarts)
-        X_opt, v_opt = gen_candidates_scipy(
-            X0,
-            acqf,
-            lower_bounds=0.0,
-            upper_bounds=1.0,
-            options={"maxiter": settings.maxiter},
-        )
+        with warnings.catch_warnings():
+            # an L-BFGS-B line search that stops early still returns its best point
+            warnings.simplefilter("ignore", OptimizationWarning)
+            X_opt, v_opt = gen_candidates_scipy(
+                X0,
+                acqf,
+                lower_bounds=0.0,
+                upper_bounds=1.0,
+                options={"maxiter": settings.maxiter},
+            )
         best = int(torch.argmax(v_opt))
         chosen.append(X_opt[best].detach())
         values.append(float(v_opt[best]))
