@@ -17,7 +17,13 @@ import numpy as np
 
 from doe.exceptions import DefinitionError, InvalidSettingsError
 
-__all__ = ["Parameter", "SearchSpace", "closest_name", "to_finite_float"]
+__all__ = [
+    "Parameter",
+    "SearchSpace",
+    "closest_name",
+    "format_number",
+    "to_finite_float",
+]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -26,6 +32,24 @@ def closest_name(name: str, choices: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest of ``choices``, or ``""``."""
     match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return f" Did you mean {match[0]!r}?" if match else ""
+
+
+def format_number(value: Any, digits: int = 4) -> str:
+    """A number for people: ``digits`` significant digits, ``-`` when missing.
+
+    Example:
+        >>> format_number(802.159), format_number(None), format_number(float("nan"))
+        ('802.2', '-', '-')
+    """
+    if value is None:
+        return "-"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(number):
+        return "-"
+    return f"{number:.{digits}g}"
 
 
 def to_finite_float(value: Any, *, what: str, error: type[Exception]) -> float:

@@ -350,18 +350,15 @@ def resolve_operator(operator: str | None) -> str:
     return operator.strip()
 
 
+STATES = ("pending", "complete", "failed", "abandoned")
+
+
 # ----------------------------------------------------------------- formatting
 def fmt_value(value: Any, digits: int = 4) -> str:
-    """A number for people: ``digits`` significant digits, ``-`` when missing."""
-    if value is None:
-        return "-"
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if not math.isfinite(number):
-        return "-"
-    return f"{number:.{digits}g}"
+    """A number for people (see :func:`doe.space.format_number`)."""
+    from doe.space import format_number
+
+    return format_number(value, digits)
 
 
 def with_unit(text: str, unit: str) -> str:

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from doe.cli._common import (
+    STATES,
     TableFormat,
     fmt_value,
     note,
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
     from doe.definition import CampaignDefinition
 
 app = typer.Typer()
-
-STATES = ("pending", "complete", "failed", "abandoned")
 
 
 @app.command(

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from doe.cli._common import (
+    STATES,
     CliUsageError,
     TableFormat,
     fmt_value,
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
     from doe.ledger import TrialRecord
 
 app = typer.Typer()
-
-STATES = ("pending", "complete", "failed", "abandoned")
 
 
 @app.command(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi.templating import Jinja2Templates
+
+from doe.space import format_number
 
 if TYPE_CHECKING:
     from fastapi import Request
@@ -20,16 +21,8 @@ templates = Jinja2Templates(directory=HERE / "templates")
 
 
 def fmt_number(value: Any, digits: int = 4) -> str:
-    """A number for people: ``digits`` significant digits; ``-`` when missing."""
-    if value is None:
-        return "-"
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if not math.isfinite(number):
-        return "-"
-    return f"{number:.{digits}g}"
+    """A number for people (see :func:`doe.space.format_number`)."""
+    return format_number(value, digits)
 
 
 def unit_label(unit: str | None) -> str:
