@@ -30,7 +30,7 @@ fmt: $(STAMP)
 	$(BIN)/ruff format doe surrogates campaigns tests bench
 	$(BIN)/ruff check --fix doe surrogates campaigns tests bench
 
-test: lint
+test: lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)

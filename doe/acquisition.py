@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from botorch.acquisition import AcquisitionFunction
+from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 from botorch.acquisition.multi_objective.logei import (
     qLogExpectedHypervolumeImprovement,
@@ -33,7 +33,6 @@ from botorch.acquisition.multi_objective.objective import (
 )
 from botorch.acquisition.objective import LinearMCObjective
 from botorch.exceptions.warnings import OptimizationWarning
-from botorch.optim import optimize_acqf
 from botorch.sampling.normal import SobolQMCNormalSampler
 from botorch.utils.transforms import t_batch_mode_transform
 from torch import Tensor
@@ -43,7 +42,6 @@ __all__ = [
     "AcquisitionSettings",
     "Candidates",
     "LimitSpec",
-    "optimize_candidates",
     "propose_batch",
 ]
 
@@ -97,7 +95,7 @@ class Candidates:
     seconds: float
 
 
-class _FeasibilityWeighted(AcquisitionFunction):  # type: ignore[misc]  # untyped base
+class _FeasibilityWeighted(AcquisitionFunction):
     """Log-acquisition plus the log-probability that every point of the batch builds."""
 
     def __init__(self, base: AcquisitionFunction, log_prob: Callable[[Tensor], Tensor]):
@@ -109,17 +107,20 @@ class _FeasibilityWeighted(AcquisitionFunction):  # type: ignore[misc]  # untype
     def set_X_pending(self, X_pending: Tensor | None = None) -> None:
         self.base.set_X_pending(X_pending)
 
-    @t_batch_mode_transform()  # type: ignore[misc]  # untyped decorator
+    @override
+    @t_batch_mode_transform()  # type: ignore[arg-type]  # BoTorch types it for AcquisitionFunction
     def forward(self, X: Tensor) -> Tensor:
         """`b x q x d` -> `b` log-acquisition values."""
-        return self.base(X) + self._log_prob(X).sum(dim=-1)
+        value: Tensor = self.base(X) + self._log_prob(X).sum(dim=-1)
+        return value
 
 
 def _constraints(limits: Sequence[LimitSpec]) -> list[Callable[[Tensor], Tensor]]:
     # BoTorch convention: constraint(Z) <= 0 means feasible.
-    return [
-        (lambda Z, s=spec: -s.sign * (Z[..., s.index] - s.value)) for spec in limits
-    ]
+    def constraint(spec: LimitSpec) -> Callable[[Tensor], Tensor]:
+        return lambda Z: -spec.sign * (Z[..., spec.index] - spec.value)
+
+    return [constraint(spec) for spec in limits]
 
 
 def build_acquisition(
@@ -154,7 +155,7 @@ def build_acquisition(
         An acquisition function of `b x q x d` inputs.
     """
     sampler = SobolQMCNormalSampler(torch.Size([settings.mc_samples]), seed=seed)
-    tkw = {"dtype": X_baseline.dtype, "device": X_baseline.device}
+    tkw: dict[str, Any] = {"dtype": X_baseline.dtype, "device": X_baseline.device}
     constraints = _constraints(limits) or None
     acqf: AcquisitionFunction
     if len(objective_index) == 1:
@@ -225,7 +226,7 @@ def _log_ehvi(
         FastNondominatedPartitioning,
     )
 
-    tkw = {"dtype": X_baseline.dtype, "device": X_baseline.device}
+    tkw: dict[str, Any] = {"dtype": X_baseline.dtype, "device": X_baseline.device}
     with torch.no_grad():
         mean = model.posterior(X_baseline).mean  # `n x m`
     weights = torch.as_tensor(list(signs), **tkw)
@@ -234,7 +235,7 @@ def _log_ehvi(
     for spec in limits:
         ok &= spec.sign * (mean[:, spec.index] - spec.value) >= 0
     ref = torch.as_tensor(list(ref_point), **tkw)
-    partitioning = FastNondominatedPartitioning(ref_point=ref, Y=Y[ok])
+    partitioning: Any = FastNondominatedPartitioning(ref_point=ref, Y=Y[ok])
     return qLogExpectedHypervolumeImprovement(
         model=model,
         ref_point=ref,
@@ -250,7 +251,7 @@ def _log_ehvi(
 
 def _fantasize(model: Any, X: Tensor) -> Any:
     """Condition every outcome's GP on its posterior mean at ``X`` (kriging believer)."""
-    from botorch.models import ModelListGP
+    from botorch.models.model_list_gp_regression import ModelListGP
 
     with torch.no_grad():
         mean = model.posterior(X).mean  # `p x m`
@@ -283,7 +284,8 @@ def _raw_pool(
     """Sobol points plus Gaussian perturbations of the front's inputs: `N x 1 x d`."""
     from torch.quasirandom import SobolEngine
 
-    sobol = SobolEngine(dim, scramble=True, seed=seed).draw(n).to(**tkw)
+    engine = SobolEngine(dim, scramble=True, seed=seed)  # type: ignore[no-untyped-call]  # torch leaves it untyped
+    sobol = engine.draw(n).to(**tkw)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     local = []
     for sigma in (0.02, 0.1):
@@ -364,7 +366,7 @@ def propose_batch(
     from botorch.optim.initializers import initialize_q_batch
 
     start = time.perf_counter()
-    tkw = {"dtype": X_baseline.dtype, "device": X_baseline.device}
+    tkw: dict[str, Any] = {"dtype": X_baseline.dtype, "device": X_baseline.device}
     dim = X_baseline.shape[-1]
     centers = _front_inputs(model, X_baseline, objective_index, signs)
     pool = _raw_pool(dim, settings.raw_samples, centers, seed, tkw)
@@ -451,51 +453,4 @@ def _acqf_given_pending(
         log_feasibility=log_feasibility,
         seed=seed,
         settings=settings,
-    )
-
-
-def optimize_candidates(
-    acqf: AcquisitionFunction,
-    *,
-    dim: int,
-    q: int,
-    seed: int,
-    settings: AcquisitionSettings,
-) -> Candidates:
-    """Optimise ``q`` candidates in the unit cube (sequential greedy).
-
-    Args:
-        acqf: The acquisition function.
-        dim: Input dimension `d`.
-        q: Number of candidates.
-        seed: Seed of the restarts.
-        settings: Restart and iteration counts.
-
-    Returns:
-        The candidates and the joint acquisition value of the batch.
-    """
-    start = time.perf_counter()
-    tkw = {"dtype": torch.float64, "device": torch.device(settings.device)}
-    bounds = torch.stack([torch.zeros(dim, **tkw), torch.ones(dim, **tkw)])
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        X, value = optimize_acqf(
-            acqf,
-            bounds=bounds,
-            q=q,
-            num_restarts=settings.num_restarts,
-            raw_samples=settings.raw_samples,
-            sequential=True,
-            options={
-                "maxiter": settings.maxiter,
-                "batch_limit": settings.num_restarts,
-                "init_batch_limit": settings.raw_samples,
-                "sample_around_best": True,
-            },
-        )
-    acq_value = float(value.sum()) if value.numel() else float("nan")
-    return Candidates(
-        X=X.detach().cpu().numpy(),
-        acq_value=acq_value,
-        seconds=time.perf_counter() - start,
     )

@@ -678,7 +678,11 @@ class Campaign:
             InvalidMeasurementError: Bad outcomes or failure kind (naming the row).
         """
         space = self.definition.space
-        checked = []
+        checked: list[
+            tuple[
+                dict[str, float], dict[str, float] | None, str | None, Mapping[str, Any]
+            ]
+        ] = []
         for i, row in enumerate(rows):
             where = row.get("where") or (f" in row {i + 1}" if len(rows) > 1 else "")
             params = space.validate(row["settings"], where=where)
@@ -691,8 +695,10 @@ class Campaign:
                     )
                 checked.append((params, None, kind, row))
             else:
-                values = self.validate_outcomes(row.get("outcomes") or {}, where=where)
-                checked.append((params, values, None, row))
+                measured = self.validate_outcomes(
+                    row.get("outcomes") or {}, where=where
+                )
+                checked.append((params, measured, None, row))
         numbers = []
         with self._ledger.lock():
             for params, values, kind, row in checked:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from typing_extensions import override
 
 from doe.exceptions import DefinitionError
 from doe.space import to_finite_float
@@ -128,8 +129,9 @@ class OutcomeLimit:
 
     def is_met(self, outcome: np.ndarray | float) -> np.ndarray:
         """Whether the limit holds (NaN counts as not met)."""
-        return np.nan_to_num(self.slack(outcome), nan=-1.0) >= 0
+        return np.asarray(np.nan_to_num(self.slack(outcome), nan=-1.0) >= 0)
 
+    @override
     def __str__(self) -> str:
         return f"{self.name} {self.op} {self.value:g}"
 

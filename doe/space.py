@@ -141,8 +141,8 @@ class Parameter:
         values = np.asarray(values, dtype=float)
         if self.log:
             lo, hi = math.log(self.low), math.log(self.high)
-            return (np.log(values) - lo) / (hi - lo)
-        return (values - self.low) / (self.high - self.low)
+            return np.asarray((np.log(values) - lo) / (hi - lo))
+        return np.asarray((values - self.low) / (self.high - self.low))
 
     def decode(self, unit: np.ndarray) -> np.ndarray:
         """Map [0, 1] to natural values, snapping to the step grid when declared."""
@@ -266,7 +266,7 @@ class SearchSpace:
 
     def encode_one(self, settings: Mapping[str, float]) -> np.ndarray:
         """Map one configuration to a `d`-vector in the unit cube."""
-        return self.encode([settings])[0]
+        return np.asarray(self.encode([settings])[0])
 
     def decode(self, unit: np.ndarray) -> list[dict[str, float]]:
         """Map an `n x d` unit-cube array to configurations (snapped to steps)."""

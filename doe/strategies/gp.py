@@ -66,7 +66,7 @@ class GPSettings:
     num_threads: int = 1
 
 
-class _HistorySampler(BaseSampler):  # type: ignore[misc]  # optuna is untyped here
+class _HistorySampler(BaseSampler):
     """An Optuna sampler whose relative sample comes from ``propose`` on a History.
 
     So our strategies also run inside plain ``optuna.Study.optimize`` loops.
@@ -314,7 +314,7 @@ class GPStrategy(_HistorySampler):
         s = self.settings
         problem = self._problem(history)
         seed = _mix(self.seed, history.n_total)
-        tkw = {"dtype": torch.float64, "device": torch.device(s.device)}
+        tkw: dict[str, Any] = {"dtype": torch.float64, "device": torch.device(s.device)}
         sur, feas, fit_s = self._fit(problem, seed)
         acq_settings = AcquisitionSettings(
             num_restarts=s.num_restarts,
