@@ -10,6 +10,7 @@ to the next space-filling point and says why in the proposal.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import time
 from collections.abc import Iterator
@@ -74,9 +75,9 @@ class _HistorySampler(BaseSampler):
 
     definition: CampaignDefinition
 
+    @abc.abstractmethod
     def propose(self, history: History, n: int) -> list[Proposal]:
         """Return ``n`` proposals for the campaign's history."""
-        raise NotImplementedError  # abstract; overridden by every strategy
 
     @override
     def infer_relative_search_space(
