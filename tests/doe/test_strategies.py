@@ -194,3 +194,32 @@ def test_lost_cells_teach_nothing_and_failures_can_be_imputed(
     assert (
         worst[2] == measured[:, 2].min()
     )  # purity must stay >= 90: worst is the lowest
+
+
+@pytest.mark.parametrize("name", ["gp", "sobol"])
+def test_our_strategies_run_as_plain_optuna_samplers(
+    definition: CampaignDefinition, name: str
+) -> None:
+    import optuna
+
+    options = (
+        {k: v for k, v in FAST.__dict__.items() if k != "device"}
+        if name == "gp"
+        else {}
+    )
+    sampler = make_strategy(name, definition, **options)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        params = {
+            p.name: trial.suggest_float(p.name, p.low, p.high, log=p.log)
+            for p in definition.space.parameters
+        }
+        out = toy_outcomes(params)
+        trial.set_user_attr("outcomes", out)
+        return out["yield_pct"], out["cost_eur"]
+
+    study.optimize(objective, n_trials=6)
+    assert len(study.trials) == 6
+    assert all(t.state.name == "COMPLETE" for t in study.trials)
+    assert len({tuple(t.params.values()) for t in study.trials}) == 6
