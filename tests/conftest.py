@@ -181,3 +181,15 @@ def fixture_pg_db(pg_url: str) -> Iterator[str]:
         conn.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
     yield pg_url.rsplit("/", 1)[0] + f"/{name}"
     admin.dispose()
+
+
+def mlflow_runs(client: Any, experiment: str) -> dict[tuple[str, str], Any]:
+    """Active MLflow runs by (kind, trial or round number); fails on a duplicate."""
+    exp = client.get_experiment_by_name(experiment)
+    out: dict[tuple[str, str], Any] = {}
+    for run in client.search_runs([exp.experiment_id], max_results=1000):
+        kind = run.data.tags["doe.kind"]
+        key = (kind, run.data.tags["doe.trial" if kind == "trial" else "doe.round"])
+        assert key not in out, f"two runs for {key}"
+        out[key] = run
+    return out

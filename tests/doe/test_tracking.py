@@ -29,7 +29,7 @@ from doe.tracking import (
     resolve_tracking_uri,
     round_payload,
 )
-from tests.conftest import CELL_TOML, ROOT, toy_outcomes
+from tests.conftest import CELL_TOML, ROOT, mlflow_runs, toy_outcomes
 
 SERIES = [100.0, 99.5, 99.1, 98.4]
 
@@ -67,15 +67,7 @@ def fixture_campaign(toy_dict: dict[str, Any], sqlite_url: str) -> Campaign:
 
 
 def _runs(client: Any, experiment: str = "toy") -> dict[tuple[str, str], Any]:
-    """Active runs by (kind, trial or round number); fails on a duplicate."""
-    exp = client.get_experiment_by_name(experiment)
-    out: dict[tuple[str, str], Any] = {}
-    for run in client.search_runs([exp.experiment_id], max_results=1000):
-        kind = run.data.tags["doe.kind"]
-        key = (kind, run.data.tags["doe.trial" if kind == "trial" else "doe.round"])
-        assert key not in out, f"two runs for {key}"
-        out[key] = run
-    return out
+    return mlflow_runs(client, experiment)
 
 
 def _short_campaign(c: Campaign) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import pytest
 
 from doe import Campaign
 from doe.exceptions import TrackingWarning
-from tests.conftest import toy_outcomes
+from tests.conftest import mlflow_runs, toy_outcomes
 
 pytestmark = [pytest.mark.integration, pytest.mark.mlflow_server]
 
@@ -113,14 +113,7 @@ def fixture_mlflow_server(
 
 
 def _runs(client: Any, experiment: str) -> dict[tuple[str, str], Any]:
-    exp = client.get_experiment_by_name(experiment)
-    out: dict[tuple[str, str], Any] = {}
-    for run in client.search_runs([exp.experiment_id], max_results=1000):
-        kind = run.data.tags["doe.kind"]
-        key = (kind, run.data.tags["doe.trial" if kind == "trial" else "doe.round"])
-        assert key not in out, f"two runs for {key}"
-        out[key] = run
-    return out
+    return mlflow_runs(client, experiment)
 
 
 def test_runs_appear_on_the_server(
