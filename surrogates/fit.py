@@ -28,8 +28,11 @@ from torch import Tensor
 from surrogates.exceptions import FitError, InputDataError, InputShapeError
 from surrogates.models import (
     GPSurrogate,
+    build_joint_model,
     build_model_list,
     capture_warnings,
+    copy_joint_to_list,
+    copy_list_to_joint,
     resolve_device,
     resolve_dtype,
     split_outcomes,
@@ -138,13 +141,15 @@ def fit_gp(
         )
         with capture_warnings() as build_notes:
             model = build_model_list(parts, inputs.bounds)
+            joint = build_joint_model(parts, inputs.bounds)
         notes += build_notes
         if warm_start is not None:
             _copy_hyperparameters(warm_start, model, inputs.outcome_names)
-        gps: list[Any] = list(model.models)
-        for part, gp in zip(parts, gps, strict=True):
-            fit_notes = _fit_one(gp, part.name, maxiter)
-            notes += [f"Outcome {part.name!r}: {note}" for note in fit_notes]
+        if joint is None or not _fit_joint(joint, model, maxiter, notes):
+            gps: list[Any] = list(model.models)
+            for part, gp in zip(parts, gps, strict=True):
+                fit_notes = _fit_one(gp, part.name, maxiter)
+                notes += [f"Outcome {part.name!r}: {note}" for note in fit_notes]
     model.eval().requires_grad_(False)  # fitted: hyperparameters are frozen
     return GPSurrogate(
         model=model,
@@ -156,6 +161,32 @@ def fit_gp(
         fit_seconds=time.perf_counter() - start,
         warnings=tuple(dict.fromkeys(notes)),
     )
+
+
+def _fit_joint(
+    joint: SingleTaskGP, model: ModelListGP, maxiter: int, notes: list[str]
+) -> bool:
+    """Fit every outcome at once as one batched GP, then copy into ``model``.
+
+    The outcomes' GPs share no hyperparameter, so the summed marginal likelihood
+    has the same optimum as separate fits; one L-BFGS-B run over all of them makes
+    a third as many (batched) calls for three outcomes. It starts from ``model``'s
+    hyperparameters (a warm start, or the prior modes).
+
+    Returns:
+        True when the joint fit worked; False (with a note) when the outcomes must
+        be fitted one by one instead.
+    """
+    copy_list_to_joint(model, joint)
+    try:
+        notes += _fit_attempt(
+            ExactMarginalLogLikelihood(joint.likelihood, joint), maxiter
+        )
+    except FitError as exc:
+        notes.append(f"joint fit of all outcomes failed ({exc}); fitted one by one.")
+        return False
+    copy_joint_to_list(joint, model)
+    return True
 
 
 def _copy_hyperparameters(

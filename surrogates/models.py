@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import pickle
 import warnings
 from collections.abc import Iterator, Sequence
@@ -50,8 +51,11 @@ __all__ = [
     "FORMAT_VERSION",
     "GPSurrogate",
     "OutcomeData",
+    "build_joint_model",
     "build_model_list",
     "capture_warnings",
+    "copy_joint_to_list",
+    "copy_list_to_joint",
     "marginal_posterior",
     "resolve_device",
     "resolve_dtype",
@@ -323,6 +327,65 @@ def build_model_list(parts: Sequence[OutcomeData], bounds: Tensor) -> ModelListG
     return ModelListGP(*(build_outcome_gp(part, bounds) for part in parts))
 
 
+def build_joint_model(
+    parts: Sequence[OutcomeData], bounds: Tensor
+) -> SingleTaskGP | None:
+    """Build (not fit) one batched GP of all outcomes, where that is possible.
+
+    Possible when every outcome was measured on the same rows and the noise of all
+    outcomes is inferred, or known for all. The batched `SingleTaskGP` has one
+    independent GP per outcome (batch shape `m`) with the same recipe as
+    `build_outcome_gp`; BoTorch evaluates it in one batched call instead of `m`,
+    which halves the cost of a posterior and of a marginal-likelihood step.
+
+    Args:
+        parts: The per-outcome data, in outcome order.
+        bounds: A `2 x d` tensor of input bounds for `Normalize`.
+
+    Returns:
+        The unfitted batched GP, or None.
+    """
+    first = parts[0]
+    if len(parts) < 2 or any(
+        part.X.shape != first.X.shape or not torch.equal(part.X, first.X)
+        for part in parts
+    ):
+        return None
+    known = [part.Yvar is not None for part in parts]
+    if any(known) and not all(known):
+        return None
+    d, m = first.X.shape[-1], len(parts)
+    Yvar = torch.cat([part.Yvar for part in parts], dim=-1) if all(known) else None  # type: ignore[misc]  # all known here
+    return SingleTaskGP(
+        train_X=first.X,
+        train_Y=torch.cat([part.Y for part in parts], dim=-1),
+        train_Yvar=Yvar,
+        covar_module=get_covar_module_with_dim_scaled_prior(
+            ard_num_dims=d, use_rbf_kernel=False, batch_shape=torch.Size([m])
+        ),
+        outcome_transform=Standardize(m=m),
+        input_transform=Normalize(d=d, bounds=bounds),
+    )
+
+
+def copy_joint_to_list(joint: SingleTaskGP, model: ModelListGP) -> None:
+    """Copy the batched GP's hyperparameters into the per-outcome GPs (in place)."""
+    with torch.no_grad():
+        for i, gp in enumerate(model.models):
+            own = dict(gp.named_parameters())
+            for key, param in joint.named_parameters():
+                own[key].copy_(param[i].reshape(own[key].shape))
+
+
+def copy_list_to_joint(model: ModelListGP, joint: SingleTaskGP) -> None:
+    """Copy the per-outcome GPs' hyperparameters into the batched GP (in place)."""
+    with torch.no_grad():
+        for i, gp in enumerate(model.models):
+            own = dict(gp.named_parameters())
+            for key, param in joint.named_parameters():
+                param[i].copy_(own[key].reshape(param[i].shape))
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class GPSurrogate:
     """A fitted GP surrogate of `m` outcomes; immutable, so it is never unfitted.
@@ -375,6 +438,26 @@ class GPSurrogate:
     def n_outcomes(self) -> int:
         """The number of outcomes `m`."""
         return len(self.outcome_names)
+
+    @functools.cached_property
+    def joint_model(self) -> SingleTaskGP | None:
+        """The same fitted GPs as one batched `SingleTaskGP`, or None.
+
+        Equal predictions to `model`, about twice as fast to evaluate, so
+        acquisition functions should use it when it exists: when every outcome
+        has the same measured rows and one kind of noise (see
+        `build_joint_model`). Frozen and in eval mode, like `model`.
+        """
+        with capture_warnings():  # recorded when the surrogate was fitted
+            parts, _ = split_outcomes(
+                self.train_X, self.train_Y, self.train_Yvar, self.outcome_names
+            )
+            joint = build_joint_model(parts, self.bounds)
+        if joint is None:
+            return None
+        copy_list_to_joint(self.model, joint)
+        joint.eval().requires_grad_(False)
+        return joint
 
     def predict(self, X: Tensor | np.ndarray | Sequence[Any]) -> tuple[Tensor, Tensor]:
         """Posterior mean and standard deviation of every outcome at `X`.

@@ -55,6 +55,7 @@ def test_nan_outcome_rows_are_fitted_per_outcome(
     assert bool(torch.isfinite(mean).all() and torch.isfinite(std).all())
     assert sur.loo_cv()["b"].n == 7
     assert torch.isnan(sur.train_Y[:5, 1]).all()  # the caller's data, unchanged
+    assert sur.joint_model is None  # different rows per outcome: no batched model
 
 
 def test_outcome_with_one_measured_row_is_not_enough(
@@ -96,6 +97,10 @@ def test_known_noise_is_used_as_fixed_noise(X: torch.Tensor, Y: torch.Tensor) ->
     assert not isinstance(sur.model.models[1].likelihood, FixedNoiseGaussianLikelihood)
     assert sur.noise()["a"] == pytest.approx(0.01, rel=1e-6)
     assert sur.warnings == ()
+    assert sur.joint_model is None  # one fixed, one inferred: fitted apart
+    both = _fit(X, Y, train_Yvar=torch.full_like(Y, 0.01**2))
+    assert isinstance(both.joint_model.likelihood, FixedNoiseGaussianLikelihood)
+    assert both.noise() == pytest.approx({"a": 0.01, "b": 0.01}, rel=1e-6)
 
 
 def test_partly_known_noise_is_filled_with_the_median(
@@ -239,17 +244,49 @@ def test_fit_failing_once_is_retried_and_reported(
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
-        if len(calls) == 1:
+        if len(calls) <= 2:
             raise RuntimeError("transient")
         return real(*args, **kwargs)
 
     monkeypatch.setattr(surrogates.fit, "fit_gpytorch_mll", flaky)
     sur = _fit(X, Y)
-    assert len(calls) == 3  # a: fail + retry, b: once
+    assert len(calls) == 4  # joint: fail; then a: fail + retry, b: once
+    assert any(w.startswith("joint fit of all outcomes failed") for w in sur.warnings)
     assert any(
         w.startswith("Outcome 'a': first fit attempt failed") and "retry succeeded" in w
         for w in sur.warnings
     )
+
+
+def test_outcomes_on_the_same_rows_are_fitted_jointly(
+    X: torch.Tensor, Y: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = surrogates.fit.fit_gpytorch_mll
+    calls: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(surrogates.fit, "fit_gpytorch_mll", counted)
+    joint = _fit(X, Y, maxiter=200)
+    assert len(calls) == 1  # one batched fit for both outcomes
+    assert joint.joint_model is not None
+    # the same optimum as fitting each outcome on its own
+    Xt = torch.rand(20, 2, generator=torch.Generator().manual_seed(3)).double()
+    mean_joint, _ = joint.predict(Xt)
+    for j, name in enumerate(["a", "b"]):
+        alone = _fit(X, Y[:, j : j + 1], outcome_names=[name], maxiter=200)
+        assert alone.joint_model is None  # one outcome: nothing to batch
+        mean_alone, _ = alone.predict(Xt)
+        gap = (mean_joint[:, j] - mean_alone[:, 0]).abs().max() / Y[:, j].std()
+        assert gap < 0.02, (name, float(gap))
+    assert len(calls) == 3
+    # the batched model predicts exactly what the per-outcome models do
+    post = joint.joint_model.posterior(Xt.unsqueeze(-2))
+    mean, std = joint.predict(Xt)
+    assert torch.allclose(post.mean.squeeze(-2), mean, atol=1e-9)
+    assert torch.allclose(post.variance.squeeze(-2).sqrt(), std, atol=1e-9)
 
 
 def test_fit_restores_torch_threads(X: torch.Tensor, Y: torch.Tensor) -> None:
