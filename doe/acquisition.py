@@ -2,11 +2,14 @@
 
 Built from objectives, outcome limits, pending points and a feasibility model.
 
-Multi-objective: ``qLogNoisyExpectedHypervolumeImprovement`` [Ament2023logei]_ with
-the objectives' thresholds as reference point. One objective:
-``qLogNoisyExpectedImprovement``. Outcome limits enter as constraints on the MC
-samples (smoothed by a sigmoid); failed experiments enter as a learnt probability of
-feasibility whose log is added to the log-acquisition value.
+Multi-objective (default): an analytic log expected hypervolume improvement of one
+point (:class:`LogEHVI`), with the objectives' thresholds as reference point, and
+batches built one point at a time by the kriging believer; or BoTorch's
+``qLogNoisyExpectedHypervolumeImprovement`` [Ament2023logei]_. One objective:
+``qLogNoisyExpectedImprovement``. Outcome limits enter as the probability of
+meeting them (analytic) or as constraints on the MC samples (smoothed by a sigmoid);
+failed experiments enter as a learnt probability of feasibility whose log is added
+to the log-acquisition value.
 
 .. [Ament2023logei] S. Ament et al., Unexpected Improvements to Expected Improvement
    for Bayesian Optimization. NeurIPS 2023.
@@ -25,7 +28,6 @@ import torch
 from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 from botorch.acquisition.multi_objective.logei import (
-    qLogExpectedHypervolumeImprovement,
     qLogNoisyExpectedHypervolumeImprovement,
 )
 from botorch.acquisition.multi_objective.objective import (
@@ -42,6 +44,7 @@ __all__ = [
     "AcquisitionSettings",
     "Candidates",
     "LimitSpec",
+    "LogEHVI",
     "propose_batch",
 ]
 
@@ -56,8 +59,9 @@ class AcquisitionSettings:
         mc_samples: QMC samples of the posterior.
         maxiter: L-BFGS-B iterations per restart.
         device: ``"cpu"`` or ``"cuda"``.
-        hypervolume: ``"ehvi"``: qLogEHVI over the Pareto front of the posterior
-            mean at the measured points (one box decomposition, fast);
+        hypervolume: ``"ehvi"``: analytic log-EHVI (:class:`LogEHVI`) over the
+            Pareto front of the posterior mean at the measured points (one box
+            decomposition, no sampling, fast);
             ``"nehvi"``: qLogNEHVI, integrating over the noisy front (one box
             decomposition per posterior sample; exact but much slower).
         trust_length: Soft trust region: the log-acquisition is lowered by
@@ -112,6 +116,80 @@ class _FeasibilityWeighted(AcquisitionFunction):
     def forward(self, X: Tensor) -> Tensor:
         """`b x q x d` -> `b` log-acquisition values."""
         value: Tensor = self.base(X) + self._log_prob(X).sum(dim=-1)
+        return value
+
+
+class LogEHVI(AcquisitionFunction):
+    """Analytic log expected hypervolume improvement of one point (q = 1).
+
+    For independent Gaussian objectives ``Y_j ~ N(mu_j, sigma_j^2)`` and the boxes
+    ``[l_k, u_k]`` that tile the region the current front does not dominate
+    [Yang2019]_,
+
+        EHVI(x) = sum_k prod_j E[(min(Y_j, u_kj) - l_kj)^+]
+                = sum_k prod_j sigma_j (h(z_j(l_kj)) - h(z_j(u_kj))),
+
+    with ``z_j(t) = (mu_j - t) / sigma_j`` and ``h(z) = phi(z) + z Phi(z)``. It is
+    computed in log space (``log h`` by BoTorch's LogEI helper [Ament2023logei]_,
+    then log-sum-exp over boxes), so its gradient does not vanish far from the front.
+
+    Why our own: BoTorch's analytic ``ExpectedHypervolumeImprovement`` is not in log
+    space (flat, zero gradients away from the front) and its MC ``qLogEHVI`` with q=1
+    costs 3-4 times more per evaluation (64 posterior samples per point) to
+    approximate this same quantity. The kriging-believer batch (see
+    :func:`propose_batch`) only ever needs q = 1.
+
+    Outcome limits on outputs that are not implied by the reference point multiply
+    it by ``P(limit met)`` of the output's marginal (added in log space).
+
+    .. [Yang2019] K. Yang et al., Efficient computation of expected hypervolume
+       improvement using box decomposition algorithms. J. Global Optim. 2019.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        objective_index: Sequence[int],
+        signs: Sequence[float],
+        cell_lower: Tensor,
+        cell_upper: Tensor,
+        limits: Sequence[LimitSpec] = (),
+    ):
+        super().__init__(model=model)
+        self._index = list(objective_index)
+        self._limits = list(limits)
+        tkw: dict[str, Any] = {"dtype": cell_lower.dtype, "device": cell_lower.device}
+        self.register_buffer("signs", torch.as_tensor(list(signs), **tkw))
+        big = 1e10 if cell_lower.dtype == torch.float64 else 1e8
+        self.register_buffer("cell_lower", cell_lower)
+        self.register_buffer("cell_upper", cell_upper.clamp_max(big))
+
+    @override
+    @t_batch_mode_transform(expected_q=1)  # type: ignore[arg-type]  # BoTorch types it for AcquisitionFunction
+    def forward(self, X: Tensor) -> Tensor:
+        """`b x 1 x d` -> `b` log-EHVI values."""
+        from botorch.acquisition.analytic import _log_ei_helper
+        from botorch.utils.safe_math import log1mexp
+
+        posterior: Any = self.model.posterior(X)  # a GPyTorchPosterior
+        mean = posterior.mean.squeeze(-2)  # `b x m`
+        sigma = posterior.variance.squeeze(-2).clamp_min(1e-18).sqrt()
+        mu = mean[..., self._index] * self.signs  # `b x k`, maximisation
+        sd = sigma[..., self._index]
+        mu, sd = mu.unsqueeze(-2), sd.unsqueeze(-2)  # `b x 1 x k`, against boxes
+        log_h_low = _log_ei_helper((mu - self.cell_lower) / sd)  # `b x cells x k`
+        log_h_up = _log_ei_helper((mu - self.cell_upper) / sd)
+        gap = (log_h_up - log_h_low).clamp_max(-1e-12)  # h(z_l) > h(z_u) always
+        log_terms = sd.log() + log_h_low + log1mexp(gap)
+        value = torch.logsumexp(log_terms.sum(dim=-1), dim=-1)  # `b`
+        for spec in self._limits:
+            z = (
+                spec.sign
+                * (mean[..., spec.index] - spec.value)
+                / sigma[..., spec.index]
+            )
+            value = value + torch.special.log_ndtr(z)
         return value
 
 
@@ -171,7 +249,7 @@ def build_acquisition(
             prune_baseline=True,
             cache_root=False,
         )
-    elif settings.hypervolume == "ehvi":
+    elif settings.hypervolume in ("ehvi", "qehvi"):
         if ref_point is None:
             raise ValueError("ref_point is required with several objectives")
         acqf = _log_ehvi(
@@ -181,8 +259,7 @@ def build_acquisition(
             ref_point=ref_point,
             limits=limits,
             X_baseline=X_baseline,
-            X_pending=X_pending,
-            sampler=sampler,
+            sampler=sampler if settings.hypervolume == "qehvi" else None,
         )
     else:
         if ref_point is None:
@@ -214,13 +291,16 @@ def _log_ehvi(
     ref_point: Sequence[float],
     limits: Sequence[LimitSpec],
     X_baseline: Tensor,
-    X_pending: Tensor | None,
-    sampler: SobolQMCNormalSampler,
+    sampler: SobolQMCNormalSampler | None = None,
 ) -> AcquisitionFunction:
-    """Build qLogEHVI against the front of the posterior mean at the measured points.
+    """Build the analytic log-EHVI against the front of the posterior mean.
 
-    The mean smooths measurement noise; points whose mean breaks a limit are left out
-    of the front, so improving on an unsafe cell earns nothing.
+    With a ``sampler``, BoTorch's Monte Carlo ``qLogEHVI`` of the same front instead
+    (limits as smoothed constraints on the samples).
+
+    The front is that of the posterior mean at the measured (and fantasised)
+    points: the mean smooths measurement noise; points whose mean breaks a limit are
+    left out of the front, so improving on an unsafe cell earns nothing.
     """
     from botorch.utils.multi_objective.box_decompositions.non_dominated import (
         FastNondominatedPartitioning,
@@ -236,29 +316,71 @@ def _log_ehvi(
         ok &= spec.sign * (mean[:, spec.index] - spec.value) >= 0
     ref = torch.as_tensor(list(ref_point), **tkw)
     partitioning: Any = FastNondominatedPartitioning(ref_point=ref, Y=Y[ok])
-    return qLogExpectedHypervolumeImprovement(
-        model=model,
-        ref_point=ref,
-        partitioning=partitioning,
-        sampler=sampler,
-        objective=WeightedMCMultiOutputObjective(
-            weights=weights, outcomes=list(objective_index)
-        ),
-        constraints=_constraints(limits) or None,
-        X_pending=X_pending,
+    if sampler is not None:
+        from botorch.acquisition.multi_objective.logei import (
+            qLogExpectedHypervolumeImprovement,
+        )
+
+        return qLogExpectedHypervolumeImprovement(
+            model=model,
+            ref_point=ref,
+            partitioning=partitioning,
+            sampler=sampler,
+            objective=WeightedMCMultiOutputObjective(
+                weights=weights, outcomes=list(objective_index)
+            ),
+            constraints=_constraints(limits) or None,
+        )
+    lower, upper = partitioning.get_hypercell_bounds()
+    return LogEHVI(
+        model,
+        objective_index=objective_index,
+        signs=signs,
+        cell_lower=lower,
+        cell_upper=upper,
+        limits=_not_implied(limits, objective_index, signs, ref_point),
     )
 
 
+def _not_implied(
+    limits: Sequence[LimitSpec],
+    objective_index: Sequence[int],
+    signs: Sequence[float],
+    ref_point: Sequence[float],
+) -> list[LimitSpec]:
+    """Limits that the reference point does not already enforce.
+
+    A limit on an objective, in the objective's own direction, at or inside the
+    reference point (e.g. ``safety_score >= 70`` with threshold 70) is met by every
+    point that improves the hypervolume; scoring it again would count it twice.
+    """
+    out = []
+    for spec in limits:
+        if spec.index in objective_index:
+            j = list(objective_index).index(spec.index)
+            same_direction = spec.sign == signs[j]
+            if same_direction and spec.sign * spec.value <= ref_point[j]:
+                continue
+        out.append(spec)
+    return out
+
+
 def _fantasize(model: Any, X: Tensor) -> Any:
-    """Condition every outcome's GP on its posterior mean at ``X`` (kriging believer)."""
+    """Condition every outcome's GP on its posterior mean at ``X`` (kriging believer).
+
+    ``model`` is a batched multi-output GP or a ``ModelListGP``.
+    """
     from botorch.models.model_list_gp_regression import ModelListGP
 
     with torch.no_grad():
         mean = model.posterior(X).mean  # `p x m`
+    if not isinstance(model, ModelListGP):
+        return model.condition_on_observations(X, mean)  # batched: all at once
+    gps: list[Any] = list(model.models)
     return ModelListGP(
         *[
             gp.condition_on_observations(X, mean[:, i : i + 1])
-            for i, gp in enumerate(model.models)
+            for i, gp in enumerate(gps)
         ]
     )
 
@@ -377,7 +499,7 @@ def propose_batch(
     chosen: list[Tensor] = []
     values: list[float] = []
     previous = torch.empty(0, 1, dim, **tkw)
-    kb = settings.hypervolume == "ehvi" and len(objective_index) > 1
+    kb = settings.hypervolume in ("ehvi", "qehvi") and len(objective_index) > 1
     for i in range(q):
         acqf = _acqf_given_pending(
             model,
@@ -401,9 +523,11 @@ def propose_batch(
         with torch.random.fork_rng():
             torch.manual_seed(seed + i)
             X0, _ = initialize_q_batch(init, scores, n=settings.num_restarts)
-        with warnings.catch_warnings():
-            # an L-BFGS-B line search that stops early still returns its best point
-            warnings.simplefilter("ignore", OptimizationWarning)
+        with warnings.catch_warnings(record=True) as caught:
+            # An L-BFGS-B line search that stops early still returns its best point.
+            # BoTorch re-enables its OptimizationWarning with "always" inside, so an
+            # ignore filter is not enough: record, and drop only that category.
+            warnings.simplefilter("always")
             X_opt, v_opt = gen_candidates_scipy(
                 X0,
                 acqf,
@@ -411,6 +535,9 @@ def propose_batch(
                 upper_bounds=1.0,
                 options={"maxiter": settings.maxiter},
             )
+        for w in caught:
+            if not issubclass(w.category, OptimizationWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         best = int(torch.argmax(v_opt))
         chosen.append(X_opt[best].detach())
         values.append(float(v_opt[best]))

@@ -49,7 +49,7 @@ def test_model_proposals_carry_provenance(definition: CampaignDefinition) -> Non
     assert len(props) == 3
     for p in props:
         definition.space.validate(p.params)
-        assert p.info["reason"] == "model: qLogEHVI"
+        assert p.info["reason"] == "model: LogEHVI"
         assert set(p.info["predicted"]) == {"yield_pct", "cost_eur", "purity_pct"}
         mean, std = p.info["predicted"]["cost_eur"]
         assert 0.5 < mean < 12 and std >= 0
