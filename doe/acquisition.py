@@ -368,21 +368,35 @@ def _not_implied(
 def _fantasize(model: Any, X: Tensor) -> Any:
     """Condition every outcome's GP on its posterior mean at ``X`` (kriging believer).
 
-    ``model`` is a batched multi-output GP or a ``ModelListGP``.
+    ``model`` is a batched multi-output GP or a ``ModelListGP``. Outcomes with known
+    measurement noise believe the fantasy with that noise, as they would a result.
     """
     from botorch.models.model_list_gp_regression import ModelListGP
 
     with torch.no_grad():
         mean = model.posterior(X).mean  # `p x m`
-    if not isinstance(model, ModelListGP):
-        return model.condition_on_observations(X, mean)  # batched: all at once
+    if not isinstance(model, ModelListGP):  # batched: all outcomes at once
+        return model.condition_on_observations(X, mean, **_fantasy_noise(model, mean))
     gps: list[Any] = list(model.models)
     return ModelListGP(
         *[
-            gp.condition_on_observations(X, mean[:, i : i + 1])
+            gp.condition_on_observations(
+                X, mean[:, i : i + 1], **_fantasy_noise(gp, mean[:, i : i + 1])
+            )
             for i, gp in enumerate(gps)
         ]
     )
+
+
+def _fantasy_noise(gp: Any, Y: Tensor) -> dict[str, Tensor]:
+    """``{"noise": p x m variances}`` for a fixed-noise GP (natural units), else {}."""
+    from gpytorch.likelihoods import FixedNoiseGaussianLikelihood
+
+    if not isinstance(gp.likelihood, FixedNoiseGaussianLikelihood):
+        return {}
+    noise = gp.likelihood.noise.mean(dim=-1).reshape(-1)  # standardised, per outcome
+    scale = gp.outcome_transform.stdvs.reshape(-1) ** 2  # back to natural units
+    return {"noise": (noise * scale).expand_as(Y)}
 
 
 def _front_inputs(

@@ -39,7 +39,7 @@ _TOP_KEYS = {
     "version",
 }
 _PARAM_KEYS = {"name", "low", "high", "unit", "log", "step", "description"}
-_OBJ_KEYS = {"name", "direction", "unit", "threshold", "description"}
+_OBJ_KEYS = {"name", "direction", "unit", "threshold", "description", "noise_sd"}
 _LIMIT_KEYS = {"name", "op", "value"}
 
 
@@ -300,8 +300,8 @@ class CampaignDefinition:
         """Raise if ``new`` would change this campaign's data meaning.
 
         Parameters (names, bounds, scale), objectives (names, directions) and the
-        campaign name must stay; descriptions, thresholds, limits, strategy and
-        the other settings may change.
+        campaign name must stay; descriptions, thresholds, noise levels, limits,
+        strategy and the other settings may change.
 
         Raises:
             IncompatibleDefinitionError: Naming what changed.

@@ -50,6 +50,11 @@ class Objective:
         threshold: The worst value still worth having; the hypervolume reference
             point. ``None``: taken from the data (the worst observed value).
         description: One line for tables.
+        noise_sd: Measurement repeatability, one standard deviation in the
+            objective's unit (e.g. from replicate cells). The model then uses it as
+            known noise instead of inferring the noise from few, scattered results,
+            which on noisy outcomes it underestimates (it chases the scatter).
+            ``None``: inferred.
     """
 
     name: str
@@ -57,6 +62,7 @@ class Objective:
     unit: str = "-"
     threshold: float | None = None
     description: str = ""
+    noise_sd: float | None = None
 
     def __post_init__(self) -> None:
         _check_name(self.name, "Objective")
@@ -72,6 +78,18 @@ class Objective:
                 error=DefinitionError,
             )
             object.__setattr__(self, "threshold", value)
+        if self.noise_sd is not None:
+            sd = to_finite_float(
+                self.noise_sd,
+                what=f"Objective {self.name!r} noise_sd",
+                error=DefinitionError,
+            )
+            if sd <= 0:
+                raise DefinitionError(
+                    f"Objective {self.name!r} noise_sd must be a standard deviation "
+                    f"> 0 in {self.unit}; got {sd!r}. Leave it out to infer the noise."
+                )
+            object.__setattr__(self, "noise_sd", sd)
 
     @property
     def sign(self) -> float:
@@ -94,6 +112,8 @@ class Objective:
             out["threshold"] = self.threshold
         if self.description:
             out["description"] = self.description
+        if self.noise_sd is not None:
+            out["noise_sd"] = self.noise_sd
         return out
 
 

@@ -727,6 +727,7 @@ def _experiment_tags(
     objectives = "; ".join(
         f"{o.name} [{o.unit}] {o.direction}"
         + (f", threshold {o.threshold:g}" if o.threshold is not None else "")
+        + (f", noise sd {o.noise_sd:g}" if o.noise_sd is not None else "")
         for o in d.objectives
     )
     parameters = "; ".join(

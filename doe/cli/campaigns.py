@@ -80,15 +80,21 @@ def _print_definition(d: CampaignDefinition, storage: str) -> None:
 
 def _outcome_table(d: CampaignDefinition) -> Table:
     table = Table(title="Outcomes", title_justify="left")
-    for col in ("outcome", "goal", "unit", "threshold", "limit"):
+    for col in ("outcome", "goal", "unit", "threshold", "limit", "noise (1 sd)"):
         table.add_column(col)
     limits = {lim.name: f"{lim.op} {lim.value:g}" for lim in d.limits}
     for o in d.objectives:
+        noise = "inferred" if o.noise_sd is None else f"± {o.noise_sd:g}"
         table.add_row(
-            o.name, o.direction, o.unit, fmt_value(o.threshold), limits.get(o.name, "")
+            o.name,
+            o.direction,
+            o.unit,
+            fmt_value(o.threshold),
+            limits.get(o.name, ""),
+            noise,
         )
     for name, unit in d.outcomes:
-        table.add_row(name, "recorded", unit, "", limits.get(name, ""))
+        table.add_row(name, "recorded", unit, "", limits.get(name, ""), "")
     return table
 
 

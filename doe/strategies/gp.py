@@ -277,6 +277,7 @@ class GPStrategy(_HistorySampler):
                 X_fit,
                 Y_fit,
                 outcome_names=problem.outcome_names,
+                train_Yvar=self._known_noise(problem, len(X_fit)),
                 seed=seed,
                 maxiter=s.maxiter_fit,
                 device=s.device,
@@ -291,6 +292,15 @@ class GPStrategy(_HistorySampler):
         except SurrogateError as exc:
             raise _FallbackError(f"model fit failed: {exc}") from exc
         return sur, feas, time.perf_counter() - start
+
+    def _known_noise(self, problem: _Problem, n: int) -> np.ndarray | None:
+        """`n x m` noise variances from the objectives' ``noise_sd`` (NaN: infer)."""
+        sd = {o.name: o.noise_sd for o in self.definition.objectives}
+        row = [sd.get(name) for name in problem.outcome_names]
+        if all(v is None for v in row):
+            return None
+        var = np.array([np.nan if v is None else v**2 for v in row], dtype=float)
+        return np.tile(var, (n, 1))
 
     def diagnose(self, history: History) -> dict[str, dict[str, Any]]:
         """Fit the model on the history and report its quality per outcome.

@@ -172,3 +172,27 @@ def test_fantasies_of_the_joint_and_list_models_agree(surrogate) -> None:
         before = sur.model.posterior(pending.unsqueeze(-2)).variance
         after = a.posterior(pending.unsqueeze(-2)).variance
         assert (after < before).all()
+
+
+def test_fantasies_of_fixed_noise_models_use_the_known_noise() -> None:
+    gen = torch.Generator().manual_seed(6)
+    X = torch.rand(15, 2, generator=gen, dtype=torch.float64)
+    Y = torch.stack([X.sum(-1), X[:, 0] * X[:, 1]], dim=-1)
+    sur = fit_gp(
+        X,
+        Y,
+        outcome_names=["a", "b"],
+        train_Yvar=torch.full_like(Y, 0.05**2),
+        seed=0,
+        maxiter=40,
+    )
+    pending = torch.rand(2, 2, generator=gen, dtype=torch.float64)
+    for model in (sur.model, sur.joint_model):
+        fantasy = _fantasize(model, pending)
+        with torch.no_grad():
+            post = fantasy.posterior(pending.unsqueeze(-2))
+            before = model.posterior(pending.unsqueeze(-2))
+        # believed with noise sd 0.05: the variance shrinks, but not to nothing
+        assert (post.variance < before.variance).all()
+        assert (post.variance > 0.05**2 / 20).all()
+        assert torch.allclose(post.mean, before.mean, atol=1e-6)

@@ -64,6 +64,33 @@ def test_bad_definitions_are_named(
         CampaignDefinition.from_dict(toy_dict)
 
 
+def test_objective_noise_sd_round_trips_and_is_checked(
+    toy_dict: dict[str, Any],
+) -> None:
+    toy_dict["objectives"][0]["noise_sd"] = 2
+    d = CampaignDefinition.from_dict(toy_dict)
+    assert d.objectives[0].noise_sd == 2.0 and d.objectives[1].noise_sd is None
+    assert CampaignDefinition.from_dict(d.to_dict()) == d
+    # a lab may learn its repeatability later: changing it keeps the campaign
+    CampaignDefinition.from_dict(
+        {
+            **toy_dict,
+            "objectives": [
+                dict(toy_dict["objectives"][0], noise_sd=3),
+                *toy_dict["objectives"][1:],
+            ],
+        }
+    ).check_compatible(d)
+    for bad, match in [
+        (-1.0, r"'yield_pct' noise_sd must be a standard deviation > 0 in %; got -1.0"),
+        ("lots", r"'yield_pct' noise_sd"),
+        (float("nan"), r"'yield_pct' noise_sd"),
+    ]:
+        toy_dict["objectives"][0]["noise_sd"] = bad
+        with pytest.raises(DefinitionError, match=match):
+            CampaignDefinition.from_dict(toy_dict)
+
+
 def test_bad_parameter_key_names_the_table(toy_dict: dict[str, Any]) -> None:
     toy_dict["parameters"][1]["hi"] = 3
     with pytest.raises(DefinitionError, match=r"Unknown key 'hi' in parameters\[1\]"):

@@ -10,7 +10,9 @@ import pytest
 from doe.definition import CampaignDefinition
 from doe.exceptions import UnknownStrategyError
 from doe.strategies import GPSettings, GPStrategy, History, make_strategy
-from tests.conftest import toy_outcomes
+from tests.conftest import TOY, toy_outcomes
+
+TOY_OBJECTIVES = TOY["objectives"]
 
 FAST = GPSettings(
     num_restarts=2, raw_samples=32, mc_samples=16, maxiter_fit=50, maxiter_acq=20
@@ -56,6 +58,21 @@ def test_model_proposals_carry_provenance(definition: CampaignDefinition) -> Non
         assert len(p.info["data_hash"]) == 12
         assert p.info["fit_seconds"] >= 0 and p.info["acq_seconds"] >= 0
     assert len({tuple(p.params.values()) for p in props}) == 3
+
+
+def test_known_noise_of_an_objective_is_used(toy_dict: dict[str, Any]) -> None:
+    toy_dict["objectives"][1]["noise_sd"] = 0.5  # cost_eur, in EUR
+    d = CampaignDefinition.from_dict(toy_dict)
+    quality = GPStrategy(d, settings=FAST).diagnose(_history(d, 8))
+    assert quality["cost_eur"]["noise_std"] == pytest.approx(0.5, rel=1e-6)
+    props = GPStrategy(d, settings=FAST).propose(_history(d, 8, pending=2), 3)
+    assert all(p.info["reason"].startswith("model:") for p in props)
+    # without noise_sd it is inferred: cost is linear and noise-free, so small
+    inferred = GPStrategy(
+        CampaignDefinition.from_dict({**toy_dict, "objectives": TOY_OBJECTIVES}),
+        settings=FAST,
+    ).diagnose(_history(d, 8))
+    assert inferred["cost_eur"]["noise_std"] < 0.25
 
 
 def test_same_seed_and_data_give_the_same_batch(definition: CampaignDefinition) -> None:
