@@ -371,19 +371,25 @@ def build_joint_model(
 def copy_joint_to_list(joint: SingleTaskGP, model: ModelListGP) -> None:
     """Copy the batched GP's hyperparameters into the per-outcome GPs (in place)."""
     with torch.no_grad():
-        for i, gp in enumerate(model.models):
-            own = dict(gp.named_parameters())
-            for key, param in joint.named_parameters():
-                own[key].copy_(param[i].reshape(own[key].shape))
+        for batched, own in _paired_parameters(joint, model):
+            own.copy_(batched.reshape(own.shape))
 
 
 def copy_list_to_joint(model: ModelListGP, joint: SingleTaskGP) -> None:
     """Copy the per-outcome GPs' hyperparameters into the batched GP (in place)."""
     with torch.no_grad():
-        for i, gp in enumerate(model.models):
-            own = dict(gp.named_parameters())
-            for key, param in joint.named_parameters():
-                param[i].copy_(own[key].reshape(param[i].shape))
+        for batched, own in _paired_parameters(joint, model):
+            batched.copy_(own.reshape(batched.shape))
+
+
+def _paired_parameters(
+    joint: SingleTaskGP, model: ModelListGP
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """(slice ``i`` of a batched parameter, outcome ``i``'s own parameter) pairs."""
+    for i, gp in enumerate(model.models):
+        own = dict(gp.named_parameters())
+        for key, param in joint.named_parameters():
+            yield param[i], own[key]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -53,16 +53,20 @@ def _mc_reference(
     )
 
 
-def test_log_ehvi_equals_monte_carlo_qlogehvi(surrogate) -> None:
-    X, sur = surrogate
-    analytic = _log_ehvi(
-        sur.model,
+def _acqf(model, X: torch.Tensor, limits=()):
+    return _log_ehvi(
+        model,
         objective_index=[0, 1],
         signs=SIGNS,
         ref_point=REF,
-        limits=[],
+        limits=list(limits),
         X_baseline=X,
     )
+
+
+def test_log_ehvi_equals_monte_carlo_qlogehvi(surrogate) -> None:
+    X, sur = surrogate
+    analytic = _acqf(sur.model, X)
     assert isinstance(analytic, LogEHVI)
     Xt = torch.rand(
         256, 1, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64
@@ -73,28 +77,14 @@ def test_log_ehvi_equals_monte_carlo_qlogehvi(surrogate) -> None:
     assert informative.sum() >= 16
     assert torch.allclose(exact[informative], mc[informative], atol=0.03)
     # the joint (batched) model is the same GPs: the same values
-    joint = _log_ehvi(
-        sur.joint_model,
-        objective_index=[0, 1],
-        signs=SIGNS,
-        ref_point=REF,
-        limits=[],
-        X_baseline=X,
-    )
+    joint = _acqf(sur.joint_model, X)
     with torch.no_grad():
         assert torch.allclose(joint(Xt), exact, atol=1e-8)
 
 
 def test_log_ehvi_gradient_matches_finite_differences(surrogate) -> None:
     X, sur = surrogate
-    acqf = _log_ehvi(
-        sur.joint_model,
-        objective_index=[0, 1],
-        signs=SIGNS,
-        ref_point=REF,
-        limits=[LimitSpec(index=2, value=1.0, sign=1.0)],
-        X_baseline=X,
-    )
+    acqf = _acqf(sur.joint_model, X, limits=[LimitSpec(index=2, value=1.0, sign=1.0)])
     gen = torch.Generator().manual_seed(2)
     for _ in range(10):
         x = torch.rand(1, 1, 3, generator=gen, dtype=torch.float64, requires_grad=True)
