@@ -69,6 +69,33 @@ class GPSettings:
     min_distance: float = 1e-4
     num_threads: int = 1
 
+    def __post_init__(self) -> None:
+        from doe.exceptions import InvalidArgumentError
+
+        if self.hypervolume not in _ACQ_NAMES:
+            raise InvalidArgumentError(
+                f"GP setting hypervolume={self.hypervolume!r} is not known; choose "
+                f"one of {', '.join(map(repr, _ACQ_NAMES))}."
+            )
+        for name in (
+            "num_restarts",
+            "raw_samples",
+            "mc_samples",
+            "maxiter_fit",
+            "maxiter_acq",
+            "num_threads",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidArgumentError(
+                    f"GP setting {name} must be a whole number >= 1; got {value!r}."
+                )
+        if self.trust_length is not None and not self.trust_length > 0:
+            raise InvalidArgumentError(
+                f"GP setting trust_length must be > 0 (unit-cube distance) or None "
+                f"to turn the trust region off; got {self.trust_length!r}."
+            )
+
 
 class _HistorySampler(BaseSampler):
     """An Optuna sampler whose relative sample comes from ``propose`` on a History.

@@ -240,3 +240,19 @@ def test_our_strategies_run_as_plain_optuna_samplers(
     assert len(study.trials) == 6
     assert all(t.state.name == "COMPLETE" for t in study.trials)
     assert len({tuple(t.params.values()) for t in study.trials}) == 6
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"hypervolume": "ehvii"}, r"hypervolume='ehvii' is not known; choose one of"),
+        ({"num_restarts": 0}, r"num_restarts must be a whole number >= 1; got 0"),
+        ({"raw_samples": 2.5}, r"raw_samples must be a whole number"),
+        ({"trust_length": 0.0}, r"trust_length must be > 0 .* or None"),
+    ],
+)
+def test_bad_gp_settings_are_named(change: dict[str, Any], match: str) -> None:
+    from doe.exceptions import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match=match):
+        GPSettings(**change)
