@@ -471,11 +471,11 @@ def propose_batch(
 ) -> Candidates:
     """Choose ``q`` points one at a time, each conditioned on all pending ones.
 
-    With ``hypervolume="ehvi"`` (several objectives) the pending points and the
-    points already chosen are fantasised at their posterior mean (kriging believer):
-    the model is conditioned on them and they join the current front, so each new
-    point is scored by q=1 qLogEHVI, which stays cheap however many experiments are
-    running. Otherwise BoTorch's own pending-point handling is used (``X_pending``).
+    With ``hypervolume="ehvi"`` or ``"qehvi"`` (several objectives) the pending
+    points and the points already chosen are fantasised at their posterior mean
+    (kriging believer): the model is conditioned on them and they join the current
+    front, so each new point is scored by a q=1 log-EHVI (analytic, or Monte Carlo),
+    which stays cheap however many experiments are running. Otherwise BoTorch's own pending-point handling is used (``X_pending``).
 
     Starting points: a pool of Sobol points and perturbations of the current front's
     inputs is scored once; each later point of the batch re-scores only the best of
