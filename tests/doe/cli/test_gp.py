@@ -1,8 +1,8 @@
 """One suggestion by the default `gp` strategy through the command line.
 
 A small one-objective campaign keeps the model fit and qLogNEI optimisation to a
-few seconds; the full Li2S||Si campaign (three objectives, qLogNEHVI) takes ~25 s
-on two cores and is covered by the strategy's own tests.
+few seconds; the full Li2S||Si campaign (three objectives, log-EHVI) is covered by
+the strategy's own tests and by the replays.
 """
 
 from __future__ import annotations
