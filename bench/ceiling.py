@@ -40,8 +40,12 @@ def ceiling_row(
     candidates: int,
     noise: bool,
     campaign_file: str | None = None,
+    mean: str | None = None,
 ) -> dict[str, float | int | str | bool]:
-    """One fit: the true hypervolume fraction of ``picks`` model-chosen settings."""
+    """One fit: the true hypervolume fraction of ``picks`` model-chosen settings.
+
+    ``mean`` is the GPs' prior mean (default: the ``gp`` strategy's).
+    """
     import torch
 
     from doe.replay import resolve_simulator
@@ -80,7 +84,11 @@ def ceiling_row(
         Y = np.column_stack([true[k] for k in names])[keep]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sur = fit_gp(X[keep], Y, outcome_names=names, seed=seed)
+        if mean is None:
+            from doe.strategies import GPSettings
+
+            mean = GPSettings().mean
+        sur = fit_gp(X[keep], Y, outcome_names=names, seed=seed, mean=mean)
 
     pool = space.sobol(candidates, seed=10_000 + seed)
     pool_rows = space.decode(pool)
@@ -161,13 +169,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--candidates", type=int, default=20_000, help="pool size")
     ap.add_argument("--noise", default="on,off", help="on, off or on,off")
     ap.add_argument("--jobs", type=int, default=2, help="parallel fits")
+    ap.add_argument(
+        "--mean",
+        default=None,
+        choices=["constant", "quadratic"],
+        help="GP prior mean (default: the gp strategy's)",
+    )
     args = ap.parse_args(argv)
     ns = [int(v) for v in args.n.split(",")]
     noises = [v.strip() == "on" for v in args.noise.split(",")]
     t0 = time.perf_counter()
     rows = Parallel(n_jobs=args.jobs)(
         delayed(ceiling_row)(
-            args.simulator, n, args.picks, s, args.candidates, nz, args.campaign_file
+            args.simulator,
+            n,
+            args.picks,
+            s,
+            args.candidates,
+            nz,
+            args.campaign_file,
+            args.mean,
         )
         for nz in noises
         for n in ns

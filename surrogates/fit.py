@@ -26,6 +26,7 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch import Tensor
 
 from surrogates.exceptions import FitError, InputDataError, InputShapeError
+from surrogates.means import check_mean
 from surrogates.models import (
     GPSurrogate,
     build_joint_model,
@@ -78,6 +79,7 @@ def fit_gp(
     maxiter: int = 200,
     warm_start: GPSurrogate | None = None,
     num_threads: int | None = 1,
+    mean: str = "constant",
 ) -> GPSurrogate:
     """Fit one Matérn-5/2 GP per outcome and return them as a `GPSurrogate`.
 
@@ -107,6 +109,9 @@ def fit_gp(
             hundred) and far faster when CPUs are shared (parallel replay seeds,
             a busy lab server), where spinning thread pools oversubscribe them.
             None leaves torch's setting alone.
+        mean: The prior mean of every GP: ``"constant"`` (BoTorch's default) or
+            ``"quadratic"``, a trend quadratic in each input whose coefficients are
+            fitted with the hyperparameters (`surrogates.means.QuadraticMean`).
 
     Returns:
         The fitted `GPSurrogate`; its `warnings` list non-fatal issues.
@@ -130,6 +135,10 @@ def fit_gp(
     start = time.perf_counter()
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     _check_positive_int("maxiter", maxiter)
+    try:
+        check_mean(mean)
+    except ValueError as exc:
+        raise InputDataError(f"fit_gp: {exc}") from None
     if num_threads is not None:
         _check_positive_int("num_threads", num_threads)
     inputs = prepare_inputs(
@@ -140,8 +149,8 @@ def fit_gp(
             inputs.train_X, inputs.train_Y, inputs.train_Yvar, inputs.outcome_names
         )
         with capture_warnings() as build_notes:
-            model = build_model_list(parts, inputs.bounds)
-            joint = build_joint_model(parts, inputs.bounds)
+            model = build_model_list(parts, inputs.bounds, mean)
+            joint = build_joint_model(parts, inputs.bounds, mean)
         notes += build_notes
         if warm_start is not None:
             _copy_hyperparameters(warm_start, model, inputs.outcome_names)
@@ -160,6 +169,7 @@ def fit_gp(
         bounds=inputs.bounds,
         fit_seconds=time.perf_counter() - start,
         warnings=tuple(dict.fromkeys(notes)),
+        mean=mean,
     )
 
 

@@ -10,7 +10,9 @@ Each GP has
   [Hvarfner2024vanilla]_ (`get_covar_module_with_dim_scaled_prior(...,
   use_rbf_kernel=False)`; BoTorch's own default is the RBF variant of it),
 - a Gaussian likelihood with BoTorch's default LogNormal noise prior, or a fixed-noise
-  likelihood where the caller gives known measurement variances.
+  likelihood where the caller gives known measurement variances,
+- a prior mean: BoTorch's constant, or a quadratic trend in each input
+  (`surrogates.means.QuadraticMean`, universal kriging).
 
 .. [Hvarfner2024vanilla] C. Hvarfner, E. O. Hellsten, L. Nardi. Vanilla Bayesian
    Optimization Performs Great in High Dimensions. ICML 2024.
@@ -46,6 +48,7 @@ from surrogates.exceptions import (
     NotEnoughDataError,
     SurrogateError,
 )
+from surrogates.means import MEAN_FUNCTIONS, make_mean
 
 __all__ = [
     "FORMAT_VERSION",
@@ -291,12 +294,15 @@ def marginal_posterior(gp: Any, X: Tensor) -> tuple[Tensor, Tensor]:
     return mean, variance
 
 
-def build_outcome_gp(data: OutcomeData, bounds: Tensor) -> SingleTaskGP:
+def build_outcome_gp(
+    data: OutcomeData, bounds: Tensor, mean: str = "constant"
+) -> SingleTaskGP:
     """Build (not fit) the GP of one outcome.
 
     Args:
         data: The outcome's rows.
         bounds: A `2 x d` tensor of input bounds for `Normalize`.
+        mean: ``"constant"`` or ``"quadratic"`` prior mean.
 
     Returns:
         An unfitted `SingleTaskGP` on the dtype and device of `data.X`.
@@ -309,26 +315,40 @@ def build_outcome_gp(data: OutcomeData, bounds: Tensor) -> SingleTaskGP:
         covar_module=get_covar_module_with_dim_scaled_prior(
             ard_num_dims=d, use_rbf_kernel=False
         ),
+        mean_module=_mean_module(mean, data.X, d),
         outcome_transform=Standardize(m=1),
         input_transform=Normalize(d=d, bounds=bounds),
     )
 
 
-def build_model_list(parts: Sequence[OutcomeData], bounds: Tensor) -> ModelListGP:
+def build_model_list(
+    parts: Sequence[OutcomeData], bounds: Tensor, mean: str = "constant"
+) -> ModelListGP:
     """Build (not fit) the `ModelListGP` with one GP per outcome.
 
     Args:
         parts: The per-outcome data, in outcome order.
         bounds: A `2 x d` tensor of input bounds.
+        mean: ``"constant"`` or ``"quadratic"`` prior mean.
 
     Returns:
         The unfitted `ModelListGP`.
     """
-    return ModelListGP(*(build_outcome_gp(part, bounds) for part in parts))
+    return ModelListGP(*(build_outcome_gp(part, bounds, mean) for part in parts))
+
+
+def _mean_module(
+    mean: str,
+    X: Tensor,
+    d: int,
+    batch_shape: torch.Size = torch.Size(),  # noqa: B008
+) -> Any:
+    module = make_mean(mean, d, batch_shape)
+    return None if module is None else module.to(X)
 
 
 def build_joint_model(
-    parts: Sequence[OutcomeData], bounds: Tensor
+    parts: Sequence[OutcomeData], bounds: Tensor, mean: str = "constant"
 ) -> SingleTaskGP | None:
     """Build (not fit) one batched GP of all outcomes, where that is possible.
 
@@ -341,6 +361,7 @@ def build_joint_model(
     Args:
         parts: The per-outcome data, in outcome order.
         bounds: A `2 x d` tensor of input bounds for `Normalize`.
+        mean: ``"constant"`` or ``"quadratic"`` prior mean.
 
     Returns:
         The unfitted batched GP, or None.
@@ -363,6 +384,7 @@ def build_joint_model(
         covar_module=get_covar_module_with_dim_scaled_prior(
             ard_num_dims=d, use_rbf_kernel=False, batch_shape=torch.Size([m])
         ),
+        mean_module=_mean_module(mean, first.X, d, torch.Size([m])),
         outcome_transform=Standardize(m=m),
         input_transform=Normalize(d=d, bounds=bounds),
     )
@@ -410,6 +432,7 @@ class GPSurrogate:
         bounds: The `2 x d` input bounds used by `Normalize`.
         fit_seconds: Wall-clock seconds the fit took.
         warnings: Non-fatal issues met while fitting (constant outcome, retries, ...).
+        mean: The GPs' prior mean, ``"constant"`` or ``"quadratic"``.
 
     Example:
         >>> import torch
@@ -429,6 +452,7 @@ class GPSurrogate:
     bounds: Tensor
     fit_seconds: float
     warnings: tuple[str, ...] = ()
+    mean: str = "constant"
 
     @property
     def device(self) -> torch.device:
@@ -458,7 +482,7 @@ class GPSurrogate:
             parts, _ = split_outcomes(
                 self.train_X, self.train_Y, self.train_Yvar, self.outcome_names
             )
-            joint = build_joint_model(parts, self.bounds)
+            joint = build_joint_model(parts, self.bounds, self.mean)
         if joint is None:
             return None
         copy_list_to_joint(self.model, joint)
@@ -574,6 +598,7 @@ class GPSurrogate:
             "state_dicts": [_cpu_state(sub) for sub in self.model.models],
             "fit_seconds": self.fit_seconds,
             "warnings": list(self.warnings),
+            "mean": self.mean,
         }
 
     @classmethod
@@ -603,7 +628,8 @@ class GPSurrogate:
             parts, _ = split_outcomes(
                 tensors["train_X"], tensors["train_Y"], tensors["train_Yvar"], names
             )
-            model = build_model_list(parts, tensors["bounds"])
+            mean = payload.get("mean", "constant")  # older files: constant
+            model = build_model_list(parts, tensors["bounds"], mean)
         try:
             for gp, state in zip(model.models, payload["state_dicts"], strict=True):
                 gp.load_state_dict(state)
@@ -620,6 +646,7 @@ class GPSurrogate:
             bounds=tensors["bounds"],
             fit_seconds=float(payload["fit_seconds"]),
             warnings=tuple(payload["warnings"]),
+            mean=mean,
         )
 
     def save(self, path: str | Path) -> None:
@@ -675,6 +702,9 @@ def _check_payload(payload: Any) -> None:
     """Raise `SurrogateError` unless `payload` is a saved surrogate we can read."""
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT_NAME:
         msg = f"Not a saved GPSurrogate: expected a dict with format={_FORMAT_NAME!r}."
+        raise SurrogateError(msg)
+    if payload.get("mean", "constant") not in MEAN_FUNCTIONS:
+        msg = f"Saved GPSurrogate has an unknown prior mean {payload['mean']!r}."
         raise SurrogateError(msg)
     version = payload.get("format_version")
     if version != FORMAT_VERSION:

@@ -29,8 +29,9 @@ from doe.strategies._history import History, Proposal
 
 __all__ = ["GPSettings", "GPStrategy", "SobolStrategy"]
 
-MODEL_VERSION = "gp-2"
+MODEL_VERSION = "gp-3"
 _ACQ_NAMES = {"ehvi": "LogEHVI", "qehvi": "qLogEHVI", "nehvi": "qLogNEHVI"}
+_MEANS = ("constant", "quadratic")  # surrogates.means.MEAN_FUNCTIONS, without torch
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,10 @@ class GPSettings:
             cores when several campaigns or replay seeds run side by side).
         min_distance: Candidates closer than this (unit cube) to an existing trial are
             replaced by a space-filling point.
+        mean: Prior mean of the outcome GPs: ``"quadratic"`` (the default; a trend
+            quadratic in each knob, fitted with the GP, so the model follows the
+            peak of an outcome instead of pulling it towards the data's average)
+            or ``"constant"`` (BoTorch's default).
     """
 
     num_restarts: int = 8
@@ -68,10 +73,16 @@ class GPSettings:
     impute_failures: bool = False
     min_distance: float = 1e-4
     num_threads: int = 1
+    mean: str = "quadratic"
 
     def __post_init__(self) -> None:
         from doe.exceptions import InvalidArgumentError
 
+        if self.mean not in _MEANS:
+            raise InvalidArgumentError(
+                f"GP setting mean={self.mean!r} is not known; choose one of "
+                f"{', '.join(map(repr, _MEANS))}."
+            )
         if self.hypervolume not in _ACQ_NAMES:
             raise InvalidArgumentError(
                 f"GP setting hypervolume={self.hypervolume!r} is not known; choose "
@@ -308,6 +319,7 @@ class GPStrategy(_HistorySampler):
                 seed=seed,
                 maxiter=s.maxiter_fit,
                 device=s.device,
+                mean=s.mean,
             )
             feas = None
             if problem.X_failed.shape[0]:

@@ -49,7 +49,7 @@ def test_noisy_rows_drop_failed_builds_and_the_table_has_one_line_per_setting(
         [
             "--simulator", TOY, "--campaign-file", toml, "--n", "12",
             "--picks", "3", "--seeds", "1", "--candidates", "500",
-            "--noise", "off", "--jobs", "1",
+            "--noise", "off", "--jobs", "1", "--mean", "constant",
         ]
     )  # fmt: skip
     out = capsys.readouterr().out

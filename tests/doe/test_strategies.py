@@ -249,6 +249,7 @@ def test_our_strategies_run_as_plain_optuna_samplers(
         ({"num_restarts": 0}, r"num_restarts must be a whole number >= 1; got 0"),
         ({"raw_samples": 2.5}, r"raw_samples must be a whole number"),
         ({"trust_length": 0.0}, r"trust_length must be > 0 .* or None"),
+        ({"mean": "linear"}, r"mean='linear' is not known; choose one of 'constant'"),
     ],
 )
 def test_bad_gp_settings_are_named(change: dict[str, Any], match: str) -> None:
@@ -256,3 +257,10 @@ def test_bad_gp_settings_are_named(change: dict[str, Any], match: str) -> None:
 
     with pytest.raises(InvalidArgumentError, match=match):
         GPSettings(**change)
+
+
+def test_gp_settings_mean_names_match_the_surrogates_package() -> None:
+    from doe.strategies.gp import _MEANS
+    from surrogates.means import MEAN_FUNCTIONS
+
+    assert _MEANS == MEAN_FUNCTIONS
