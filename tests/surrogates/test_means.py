@@ -85,3 +85,14 @@ def test_saved_file_with_an_unknown_mean_is_refused(tmp_path: Path) -> None:
     torch.save(sur.to_payload() | {"mean": "cubic"}, tmp_path / "odd.pt")
     with pytest.raises(SurrogateError, match="unknown prior mean 'cubic'"):
         GPSurrogate.load(tmp_path / "odd.pt")
+
+
+def test_warm_start_across_means_copies_only_the_shared_hyperparameters() -> None:
+    X, Y = _peaked(20, seed=7, noise_sd=1.0)
+    old = fit_gp(X, Y, outcome_names=["peak", "other"], seed=0, mean="constant")
+    new = fit_gp(
+        X, Y, outcome_names=["peak", "other"], seed=0, mean="quadratic", warm_start=old
+    )
+    assert new.mean == "quadratic"
+    assert isinstance(new.model.models[0].mean_module, QuadraticMean)
+    assert all(np.isfinite(v) for v in new.noise().values())
