@@ -250,6 +250,8 @@ def test_our_strategies_run_as_plain_optuna_samplers(
         ({"raw_samples": 2.5}, r"raw_samples must be a whole number"),
         ({"trust_length": 0.0}, r"trust_length must be > 0 .* or None"),
         ({"mean": "linear"}, r"mean='linear' is not known; choose one of 'constant'"),
+        ({"tail_floor": -0.1}, r"tail_floor must be a number >= 0 .* got -0.1"),
+        ({"tail_floor": True}, r"tail_floor must be a number >= 0 .* got True"),
     ],
 )
 def test_bad_gp_settings_are_named(change: dict[str, Any], match: str) -> None:
@@ -264,3 +266,50 @@ def test_gp_settings_mean_names_match_the_surrogates_package() -> None:
     from surrogates.means import MEAN_FUNCTIONS
 
     assert _MEANS == MEAN_FUNCTIONS
+
+
+def test_floor_tails_raises_only_the_values_far_beyond_the_threshold() -> None:
+    from doe.strategies.gp import floor_tails
+
+    yield_pct = [80.0, 10.0, 38.0, 60.0, 70.0, 75.0, 65.0, 50.0]  # max, threshold 40
+    cost_eur = [5.0, 30.0, 25.0, 20.0, 40.0, 35.0, 15.0, np.nan]  # min, threshold 10
+    free = [1.0, -9.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]  # not an objective
+    Y = np.column_stack([yield_pct, cost_eur, free])
+    out = floor_tails(Y, signs=[1.0, -1.0], thresholds=[40.0, 10.0], share=0.5)
+    # yield: best 80 lies 40 beyond 40: floor 40 - 20 = 20, only 10 is raised.
+    np.testing.assert_array_equal(out[:, 0], [80, 20, 38, 60, 70, 75, 65, 50])
+    # cost: the floor 10 + 2.5 would bring down 6 of 7; at most the worst quarter
+    # comes down, to the 75 % quantile of the measured cost (32.5 EUR here).
+    np.testing.assert_array_equal(out[:, 1], [5, 30, 25, 20, 32.5, 32.5, 15, np.nan])
+    np.testing.assert_array_equal(out[:, 2], free)
+    np.testing.assert_array_equal(Y[:, 1], cost_eur)  # input untouched
+
+
+def test_floor_tails_leaves_an_objective_that_never_beat_its_threshold() -> None:
+    from doe.strategies.gp import floor_tails
+
+    Y = np.array([[30.0], [-50.0]])
+    for thresholds in ([40.0], [None]):
+        out = floor_tails(Y, signs=[1.0], thresholds=thresholds, share=0.0)
+        np.testing.assert_array_equal(out, Y)
+
+
+def test_gp_models_floored_objectives_unless_told_not_to(
+    toy_dict: dict[str, Any],
+) -> None:
+    toy_dict["objectives"][1]["threshold"] = 3.0  # cost: the toy lab's 1-9 EUR
+    definition = CampaignDefinition.from_dict(toy_dict)
+    h = _history(definition, 8)
+    floored = GPStrategy(definition, settings=GPSettings(tail_floor=0.0))
+    X, Y = floored._training_data(floored._problem(h))
+    raw = GPStrategy(definition, settings=GPSettings(tail_floor=None))
+    X_raw, Y_raw = raw._training_data(raw._problem(h))
+    np.testing.assert_array_equal(X, X_raw)
+    from doe.strategies.gp import MAX_FLOORED
+
+    cost = Y_raw[:, 1]
+    assert (cost > 3.0).any() and (cost < 3.0).any()  # the toy data straddle it
+    cap = max(3.0, float(np.quantile(cost, 1.0 - MAX_FLOORED)))
+    np.testing.assert_array_equal(Y[:, 1], np.minimum(cost, cap))
+    assert 0 < (Y[:, 1] != cost).sum() <= MAX_FLOORED * len(cost)
+    np.testing.assert_array_equal(Y[:, [0, 2]], Y_raw[:, [0, 2]])
