@@ -31,8 +31,8 @@ __all__ = ["GPSettings", "GPStrategy", "SobolStrategy"]
 
 MODEL_VERSION = "gp-3"
 _ACQ_NAMES = {"ehvi": "LogEHVI", "qehvi": "qLogEHVI", "nehvi": "qLogNEHVI"}
-_MEANS = ("constant", "quadratic")
-MAX_FLOORED = 0.25  # share of an objective's measurements that floor_tails may raise  # surrogates.means.MEAN_FUNCTIONS, without torch
+_MEANS = ("constant", "quadratic")  # surrogates.means.MEAN_FUNCTIONS, without torch
+MAX_FLOORED = 0.25  # share of an objective's measurements that floor_tails may raise
 
 
 @dataclass(frozen=True)
@@ -62,14 +62,14 @@ class GPSettings:
             peak of an outcome instead of pulling it towards the data's average)
             or ``"constant"`` (BoTorch's default).
         tail_floor: Floor of the objectives' values that the outcome models see,
-            as a share of how far the best measurement lies beyond the
-            objective's threshold: a value below ``threshold - tail_floor x
+            as a share of how far the best measurement is better than the
+            objective's threshold: a value worse than ``threshold - tail_floor x
             (best - threshold)`` is modelled at that floor. The hypervolume counts
-            nothing beyond the threshold, so how much worse a cell is there does
+            nothing worse than the threshold, so how much worse a cell is does
             not matter, while a deep tail (the plating cliff: 10 % retention, a
             safety score of 45) makes a stationary GP shorten its lengthscales and
             blur the region that does matter. Not applied to an objective without
-            a threshold, nor before some measurement beats its threshold, and
+            a threshold, nor before some measurement is better than it, and
             never to more than the worst quarter of the values. None (the
             default) models the values as measured. Measured: 0.05 helps on the
             simulated cell and costs on DTLZ2 (see the CHANGELOG), so it is an
@@ -510,22 +510,22 @@ def floor_tails(
     thresholds: list[float | None],
     share: float,
 ) -> np.ndarray:
-    """Raise each objective's values to ``threshold - share x (best - threshold)``.
+    """Lift each objective's worst values to ``threshold - share x (best - threshold)``.
 
     Args:
         Y: `n x m` outcomes in natural units; the first ``len(signs)`` columns are
             the objectives (NaN: not measured).
         signs: +1 maximise / -1 minimise per objective.
         thresholds: The objectives' thresholds (None: left as measured).
-        share: Distance of the floor below the threshold, as a share of the best
-            value's distance beyond it.
+        share: Distance of the floor on the bad side of the threshold, as a share
+            of the best value's distance on the good side.
 
     Returns:
         A copy of ``Y`` with the floored objectives. The floor is lowered so that
         it raises at most the worst quarter of an objective's values
-        (``MAX_FLOORED``), and an objective none of whose values beats its
-        threshold is left as measured: where most measurements lie beyond the
-        threshold, their slope is all there is to learn from.
+        (``MAX_FLOORED``), and an objective none of whose values is better than
+        its threshold is left as measured: where most measurements are worse than
+        the threshold, their slope is all there is to learn from.
 
     Example:
         >>> floor_tails(np.array([[80.0], [10.0], [50.0]]), signs=[1.0],
@@ -541,7 +541,7 @@ def floor_tails(
         best = float(np.nanmax(col))
         if best <= t:
             continue
-        # Never more than the worst quarter: where most of the space lies beyond
+        # Never more than the worst quarter: where most of the space is worse than
         # the threshold, the rest keeps its slope towards the good region.
         floor = min(t - share * (best - t), float(np.nanquantile(col, MAX_FLOORED)))
         out[:, j] = sign * np.where(np.isfinite(col), np.maximum(col, floor), col)
