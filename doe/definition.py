@@ -15,9 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from doe.exceptions import DefinitionError, IncompatibleDefinitionError
+from doe.exceptions import (
+    DefinitionError,
+    IncompatibleDefinitionError,
+    InvalidArgumentError,
+)
 from doe.objectives import Objective, OutcomeLimit
 from doe.space import Parameter, SearchSpace, closest_name
+from doe.strategy_settings import file_options, table_of
 
 __all__ = ["SCHEMA_VERSION", "STRATEGY_NAMES", "CampaignDefinition"]
 
@@ -36,6 +41,7 @@ _TOP_KEYS = {
     "suggestion_ttl_days",
     "tracking",
     "outcomes",
+    "gp",
     "version",
 }
 _PARAM_KEYS = {"name", "low", "high", "unit", "log", "step", "description"}
@@ -79,6 +85,10 @@ class CampaignDefinition:
         suggestion_ttl_days: Unclaimed suggestions older than this are abandoned.
         tracking: Mirror the campaign to MLflow.
         outcomes: Extra outcomes recorded but not optimised (name -> unit).
+        gp: Settings of the ``gp`` strategy that the file sets (the ``[gp]``
+            table, `doe.strategy_settings.FILE_KEYS`), as ``(key, value)`` pairs
+            sorted by key; the others keep their defaults. Other strategies
+            ignore them.
     """
 
     name: str
@@ -92,6 +102,7 @@ class CampaignDefinition:
     suggestion_ttl_days: float = 14.0
     tracking: bool = True
     outcomes: tuple[tuple[str, str], ...] = ()
+    gp: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _SLUG.match(self.name):
@@ -148,6 +159,11 @@ class CampaignDefinition:
             raise DefinitionError(
                 f"seed of {where} must be an integer >= 0; got {self.seed!r}."
             )
+        try:
+            options = file_options(dict(self.gp), f"[gp] of {where}")
+        except InvalidArgumentError as exc:
+            raise DefinitionError(str(exc)) from exc
+        object.__setattr__(self, "gp", tuple(sorted(options.items())))  # canonical
         ttl = self.suggestion_ttl_days
         if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
             raise DefinitionError(
@@ -163,6 +179,11 @@ class CampaignDefinition:
             if self.initial_design is not None
             else 2 * self.space.dim
         )
+
+    @property
+    def gp_options(self) -> dict[str, Any]:
+        """The ``[gp]`` settings as `GPSettings` keyword arguments."""
+        return dict(self.gp)
 
     @property
     def outcome_names(self) -> list[str]:
@@ -208,6 +229,10 @@ class CampaignDefinition:
         objs = _as_list(data["objectives"], "objectives")
         limits = _as_list(data.get("limits", []), "limits")
         outcomes = data.get("outcomes", {})
+        try:
+            gp = file_options(data.get("gp", {}))
+        except InvalidArgumentError as exc:
+            raise DefinitionError(str(exc)) from exc
         if not isinstance(outcomes, Mapping):
             raise DefinitionError(
                 f"[outcomes] must map outcome names to units; got {outcomes!r}."
@@ -236,6 +261,7 @@ class CampaignDefinition:
             suggestion_ttl_days=data.get("suggestion_ttl_days", 14.0),
             tracking=bool(data.get("tracking", True)),
             outcomes=tuple((str(k), str(v)) for k, v in outcomes.items()),
+            gp=tuple(gp.items()),
         )
 
     @classmethod
@@ -285,6 +311,8 @@ class CampaignDefinition:
         }
         if self.initial_design is not None:
             out["initial_design"] = self.initial_design
+        if self.gp:  # absent when empty: older campaigns keep their hash
+            out["gp"] = table_of(self.gp_options)
         return out
 
     def to_json(self) -> str:

@@ -421,7 +421,11 @@ def _strategy_settings(strategy: Any) -> dict[str, Any]:
         if is_dataclass(settings) and not isinstance(settings, type)
         else {}
     )
-    return {k: v for k, v in out.items() if isinstance(v, str | int | float | bool)}
+    return {
+        k: "off" if v is None else v  # a setting switched off, as in the [gp] table
+        for k, v in out.items()
+        if v is None or isinstance(v, str | int | float | bool)
+    }
 
 
 def round_info(

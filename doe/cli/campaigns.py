@@ -73,9 +73,19 @@ def _print_definition(d: CampaignDefinition, storage: str) -> None:
     console.print(_outcome_table(d))
     for label, value in (
         ("Strategy", f"{d.strategy} (initial design: {d.n_initial} points)"),
+        ("GP settings", _gp_settings(d)),
         ("Storage", mask_url(storage)),
     ):
         console.print(Text.assemble((f"{label}: ", "bold"), value))
+
+
+def _gp_settings(d: CampaignDefinition) -> str:
+    """The ``[gp]`` table as ``key = value`` pairs, or that the defaults apply."""
+    from doe.strategy_settings import table_of
+
+    if not d.gp:
+        return "defaults"
+    return ", ".join(f"{k} = {v!r}" for k, v in table_of(d.gp_options).items())
 
 
 def _outcome_table(d: CampaignDefinition) -> Table:

@@ -52,7 +52,8 @@ def make_strategy(
         definition: The campaign definition.
         seed: Seed (default: the campaign's).
         device: ``"cpu"`` or ``"cuda"`` (for ``gp``).
-        **options: ``GPSettings`` fields for ``gp``.
+        **options: ``GPSettings`` fields for ``gp``; they override the campaign
+            file's ``[gp]`` table, which overrides the defaults.
 
     Raises:
         UnknownStrategyError: ``name`` is not a known strategy.
@@ -63,7 +64,9 @@ def make_strategy(
 
     if name == "gp":
         return GPStrategy(
-            definition, seed=seed, settings=GPSettings(device=device, **options)
+            definition,
+            seed=seed,
+            settings=GPSettings(device=device, **{**definition.gp_options, **options}),
         )
     if name == "sobol":
         return SobolStrategy(definition, seed=seed)

@@ -26,111 +26,13 @@ from typing_extensions import override
 
 from doe.definition import CampaignDefinition
 from doe.strategies._history import History, Proposal
+from doe.strategy_settings import ACQUISITION_NAMES as _ACQ_NAMES
+from doe.strategy_settings import GPSettings
 
 __all__ = ["GPSettings", "GPStrategy", "SobolStrategy"]
 
 MODEL_VERSION = "gp-3"
-_ACQ_NAMES = {"ehvi": "LogEHVI", "qehvi": "qLogEHVI", "nehvi": "qLogNEHVI"}
-_MEANS = ("constant", "quadratic")  # surrogates.means.MEAN_FUNCTIONS, without torch
 MAX_FLOORED = 0.25  # share of an objective's measurements that floor_tails may raise
-
-
-@dataclass(frozen=True)
-class GPSettings:
-    """Settings of the ``gp`` strategy.
-
-    Attributes:
-        num_restarts: Acquisition restarts per candidate.
-        raw_samples: Raw quasi-random samples to choose restarts.
-        mc_samples: Posterior QMC samples.
-        maxiter_fit: L-BFGS iterations of each GP fit.
-        maxiter_acq: L-BFGS-B iterations per restart.
-        device: ``"cpu"`` or ``"cuda"``.
-        hypervolume: ``"ehvi"`` (analytic log-EHVI, kriging-believer batches; the
-            default and the fastest), ``"qehvi"`` (the same with BoTorch's Monte
-            Carlo qLogEHVI) or ``"nehvi"`` (qLogNEHVI of whole batches; slow).
-        trust_length: Soft trust region around the model's Pareto set (see
-            ``AcquisitionSettings``); None turns it off.
-        impute_failures: Add failed builds to the outcome models at the worst value
-            seen of each outcome, besides the feasibility model.
-        num_threads: Torch threads while proposing (1 avoids oversubscribing the
-            cores when several campaigns or replay seeds run side by side).
-        min_distance: Candidates closer than this (unit cube) to an existing trial are
-            replaced by a space-filling point.
-        mean: Prior mean of the outcome GPs: ``"quadratic"`` (the default; a trend
-            quadratic in each knob, fitted with the GP, so the model follows the
-            peak of an outcome instead of pulling it towards the data's average)
-            or ``"constant"`` (BoTorch's default).
-        tail_floor: Floor of the objectives' values that the outcome models see,
-            as a share of how far the best measurement is better than the
-            objective's threshold: a value worse than ``threshold - tail_floor x
-            (best - threshold)`` is modelled at that floor. The hypervolume counts
-            nothing worse than the threshold, so how much worse a cell is does
-            not matter, while a deep tail (the plating cliff: 10 % retention, a
-            safety score of 45) makes a stationary GP shorten its lengthscales and
-            blur the region that does matter. Not applied to an objective without
-            a threshold, nor before some measurement is better than it, and
-            never to more than the worst quarter of the values. None (the
-            default) models the values as measured. Measured: 0.05 helps on the
-            simulated cell and costs on DTLZ2 (see the CHANGELOG), so it is an
-            option, not the default.
-    """
-
-    num_restarts: int = 8
-    raw_samples: int = 256
-    mc_samples: int = 64
-    maxiter_fit: int = 150
-    maxiter_acq: int = 100
-    device: str = "cpu"
-    hypervolume: str = "ehvi"
-    trust_length: float | None = 0.3
-    impute_failures: bool = False
-    min_distance: float = 1e-4
-    num_threads: int = 1
-    mean: str = "quadratic"
-    tail_floor: float | None = None
-
-    def __post_init__(self) -> None:
-        from doe.exceptions import InvalidArgumentError
-
-        if self.mean not in _MEANS:
-            raise InvalidArgumentError(
-                f"GP setting mean={self.mean!r} is not known; choose one of "
-                f"{', '.join(map(repr, _MEANS))}."
-            )
-        if self.hypervolume not in _ACQ_NAMES:
-            raise InvalidArgumentError(
-                f"GP setting hypervolume={self.hypervolume!r} is not known; choose "
-                f"one of {', '.join(map(repr, _ACQ_NAMES))}."
-            )
-        for name in (
-            "num_restarts",
-            "raw_samples",
-            "mc_samples",
-            "maxiter_fit",
-            "maxiter_acq",
-            "num_threads",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidArgumentError(
-                    f"GP setting {name} must be a whole number >= 1; got {value!r}."
-                )
-        if self.tail_floor is not None and not (
-            isinstance(self.tail_floor, int | float)
-            and not isinstance(self.tail_floor, bool)
-            and 0 <= self.tail_floor < float("inf")
-        ):
-            raise InvalidArgumentError(
-                f"GP setting tail_floor must be a number >= 0 (share of the best "
-                f"measurement's distance beyond the threshold) or None to model the "
-                f"values as measured; got {self.tail_floor!r}."
-            )
-        if self.trust_length is not None and not self.trust_length > 0:
-            raise InvalidArgumentError(
-                f"GP setting trust_length must be > 0 (unit-cube distance) or None "
-                f"to turn the trust region off; got {self.trust_length!r}."
-            )
 
 
 class _HistorySampler(BaseSampler):

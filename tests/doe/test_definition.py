@@ -120,3 +120,72 @@ def test_compatibility(toy_dict: dict[str, Any]) -> None:
     flipped["objectives"][1]["direction"] = "maximize"
     with pytest.raises(IncompatibleDefinitionError, match="objectives differ"):
         old.check_compatible(CampaignDefinition.from_dict(flipped))
+
+
+def test_gp_table_round_trips_and_keeps_old_hashes(toy_dict: dict[str, Any]) -> None:
+    plain = CampaignDefinition.from_dict(toy_dict)
+    assert plain.gp == () and "gp" not in plain.to_dict()
+    toy_dict["gp"] = {"tail_floor": 0.05, "trust_length": "off", "num_restarts": 4}
+    d = CampaignDefinition.from_dict(toy_dict)
+    assert d.gp_options == {"tail_floor": 0.05, "trust_length": None, "num_restarts": 4}
+    assert d.to_dict()["gp"] == {
+        "num_restarts": 4,
+        "tail_floor": 0.05,
+        "trust_length": "off",
+    }
+    assert d.gp == (("num_restarts", 4), ("tail_floor", 0.05), ("trust_length", None))
+    assert CampaignDefinition.from_dict(d.to_dict()) == d
+    assert CampaignDefinition.from_json(d.to_json()) == d
+    assert d.hash != plain.hash
+    d.check_compatible(plain)  # modelling settings may change mid-campaign
+    plain.check_compatible(d)
+
+
+def test_gp_table_in_a_toml_file(tmp_path: Path) -> None:
+    text = CELL_TOML.read_text(encoding="utf-8")
+    path = tmp_path / "c.toml"
+    path.write_text(text + '\n[gp]\ntail_floor = 0.05\nmean = "constant"\n')
+    d = CampaignDefinition.from_toml(path)
+    assert d.gp_options == {"tail_floor": 0.05, "mean": "constant"}
+
+
+@pytest.mark.parametrize(
+    ("table", "match"),
+    [
+        pytest.param(
+            {"tail_flor": 0.05},
+            r"Unknown key 'tail_flor' in \[gp\]\. Did you mean 'tail_floor'\?",
+            id="typo",
+        ),
+        pytest.param(
+            {"device": "cuda"}, r"Unknown key 'device' in \[gp\].*Allowed:", id="device"
+        ),
+        pytest.param(
+            {"tail_floor": -1},
+            r"\[gp\]: GP setting tail_floor must be a number >= 0 .* got -1",
+            id="negative",
+        ),
+        pytest.param(
+            {"trust_length": "none"},
+            r"\[gp\]\.trust_length = 'none': give a number or 'off'",
+            id="not-off",
+        ),
+        pytest.param(
+            {"mean": "cubic"},
+            r"\[gp\]: GP setting mean='cubic' is not known",
+            id="mean",
+        ),
+        pytest.param(
+            {"impute_failures": "yes"},
+            r"impute_failures must be true or false; got 'yes'",
+            id="bool",
+        ),
+        pytest.param([1, 2], r"\[gp\] must be a table of GP settings", id="not-table"),
+    ],
+)
+def test_bad_gp_table_is_named(
+    toy_dict: dict[str, Any], table: Any, match: str
+) -> None:
+    toy_dict["gp"] = table
+    with pytest.raises(DefinitionError, match=match):
+        CampaignDefinition.from_dict(toy_dict)

@@ -252,6 +252,10 @@ def test_our_strategies_run_as_plain_optuna_samplers(
         ({"mean": "linear"}, r"mean='linear' is not known; choose one of 'constant'"),
         ({"tail_floor": -0.1}, r"tail_floor must be a number >= 0 .* got -0.1"),
         ({"tail_floor": True}, r"tail_floor must be a number >= 0 .* got True"),
+        ({"trust_length": "wide"}, r"trust_length must be > 0 .* got 'wide'"),
+        ({"impute_failures": 1}, r"impute_failures must be true or false; got 1"),
+        ({"min_distance": 2.0}, r"min_distance must be a unit-cube distance"),
+        ({"device": "gpu"}, r"device must be 'cpu', 'cuda' or 'cuda:<index>'"),
     ],
 )
 def test_bad_gp_settings_are_named(change: dict[str, Any], match: str) -> None:
@@ -262,10 +266,10 @@ def test_bad_gp_settings_are_named(change: dict[str, Any], match: str) -> None:
 
 
 def test_gp_settings_mean_names_match_the_surrogates_package() -> None:
-    from doe.strategies.gp import _MEANS
+    from doe.strategy_settings import MEAN_FUNCTIONS as SETTINGS_MEANS
     from surrogates.means import MEAN_FUNCTIONS
 
-    assert _MEANS == MEAN_FUNCTIONS
+    assert SETTINGS_MEANS == MEAN_FUNCTIONS
 
 
 def test_floor_tails_raises_only_the_values_far_beyond_the_threshold() -> None:
@@ -313,3 +317,18 @@ def test_gp_models_floored_objectives_unless_told_not_to(
     np.testing.assert_array_equal(Y[:, 1], np.minimum(cost, cap))
     assert 0 < (Y[:, 1] != cost).sum() <= MAX_FLOORED * len(cost)
     np.testing.assert_array_equal(Y[:, [0, 2]], Y_raw[:, [0, 2]])
+
+
+def test_make_strategy_takes_the_campaign_gp_table(toy_dict: dict[str, Any]) -> None:
+    toy_dict["gp"] = {"tail_floor": 0.05, "trust_length": "off", "num_restarts": 3}
+    definition = CampaignDefinition.from_dict(toy_dict)
+    strat = make_strategy("gp", definition)
+    assert isinstance(strat, GPStrategy)
+    assert strat.settings.tail_floor == 0.05
+    assert strat.settings.trust_length is None
+    assert strat.settings.num_restarts == 3
+    assert strat.settings.raw_samples == GPSettings().raw_samples  # not in the table
+    # a call's own options win over the file
+    assert make_strategy("gp", definition, num_restarts=5).settings.num_restarts == 5  # type: ignore[attr-defined]
+    # other strategies ignore the table
+    assert make_strategy("sobol", definition).name == "sobol"

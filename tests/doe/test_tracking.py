@@ -267,6 +267,29 @@ def test_round_with_model_diagnostics(campaign: Campaign) -> None:
     assert p.end_ms is not None and p.start_ms == p.end_ms - 4000
 
 
+def test_round_info_records_switched_off_gp_settings(campaign: Campaign) -> None:
+    from doe.strategies import GPSettings, GPStrategy
+    from doe.tracking import round_info
+
+    strategy = GPStrategy(
+        campaign.definition, settings=GPSettings(trust_length=None, tail_floor=0.05)
+    )
+    info = round_info(
+        strategy,
+        [{"strategy": "gp"}],
+        [1],
+        operator="ana",
+        asked_at="2026-01-02T03:04:05.000000+00:00",
+        states=["pending"],
+        hypervolume=0.0,
+    )
+    assert info["settings"]["trust_length"] == "off"
+    assert info["settings"]["tail_floor"] == 0.05
+    p = round_payload({**info, "round": 1}, campaign.definition, campaign="toy")
+    assert p.params["strategy.trust_length"] == "off"
+    assert p.params["strategy.tail_floor"] == "0.05"
+
+
 # --------------------------------------------------------------------- sync
 def test_sync_is_idempotent_and_repairs_drift(campaign: Campaign, client: Any) -> None:
     _short_campaign(campaign)

@@ -49,6 +49,29 @@ def test_init_prints_knobs_objectives_limits_and_storage(tmp_path: Path) -> None
     assert "A new study created" not in result.output  # Optuna's INFO line is hidden
 
 
+def test_init_shows_the_gp_table(tmp_path: Path) -> None:
+    path = sobol_toml(tmp_path)
+    path.write_text(
+        path.read_text(encoding="utf-8") + '\n[gp]\ntrust_length = "off"\n',
+        encoding="utf-8",
+    )
+    out = ok(f"sqlite:///{tmp_path}/doe.db", "init", str(path)).stdout
+    assert "GP settings: trust_length = 'off'" in out
+
+
+def test_init_refuses_a_bad_gp_table_and_writes_nothing(tmp_path: Path) -> None:
+    path = sobol_toml(tmp_path)
+    path.write_text(
+        path.read_text(encoding="utf-8") + "\n[gp]\ntail_floor = -0.5\n",
+        encoding="utf-8",
+    )
+    result = invoke(f"sqlite:///{tmp_path}/doe.db", "init", str(path))
+    assert result.exit_code != 0
+    assert "tail_floor must be a number >= 0" in result.stderr
+    assert "got -0.5" in result.stderr
+    assert not (tmp_path / "doe.db").exists()
+
+
 def test_import_adds_recorded_cells_and_campaigns_lists_counts(storage: str) -> None:
     trials = _campaign(storage).trials()
     assert [t.state for t in trials] == ["complete", "complete"]

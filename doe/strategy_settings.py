@@ -1,0 +1,202 @@
+"""Settings of the ``gp`` strategy, and the ``[gp]`` table of a campaign file.
+
+Plain Python (no torch), so a campaign definition validates its ``[gp]`` table when
+it is read, and ``doe --help`` stays instant. The strategy itself is
+`doe.strategies.gp.GPStrategy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from doe.exceptions import InvalidArgumentError
+
+__all__ = [
+    "ACQUISITION_NAMES",
+    "FILE_KEYS",
+    "MEAN_FUNCTIONS",
+    "OFF",
+    "GPSettings",
+    "file_options",
+    "table_of",
+]
+
+ACQUISITION_NAMES = {"ehvi": "LogEHVI", "qehvi": "qLogEHVI", "nehvi": "qLogNEHVI"}
+MEAN_FUNCTIONS = (
+    "constant",
+    "quadratic",
+)  # surrogates.means.MEAN_FUNCTIONS, without torch
+OFF = "off"  # TOML has no null: `trust_length = "off"` means None
+_NULLABLE = ("trust_length", "tail_floor")
+_COUNTS = (
+    "num_restarts",
+    "raw_samples",
+    "mc_samples",
+    "maxiter_fit",
+    "maxiter_acq",
+    "num_threads",
+)
+
+
+@dataclass(frozen=True)
+class GPSettings:
+    """Settings of the ``gp`` strategy.
+
+    Attributes:
+        num_restarts: Acquisition restarts per candidate.
+        raw_samples: Raw quasi-random samples to choose restarts.
+        mc_samples: Posterior QMC samples.
+        maxiter_fit: L-BFGS iterations of each GP fit.
+        maxiter_acq: L-BFGS-B iterations per restart.
+        device: ``"cpu"`` or ``"cuda"``.
+        hypervolume: ``"ehvi"`` (analytic log-EHVI, kriging-believer batches; the
+            default and the fastest), ``"qehvi"`` (the same with BoTorch's Monte
+            Carlo qLogEHVI) or ``"nehvi"`` (qLogNEHVI of whole batches; slow).
+        trust_length: Soft trust region around the model's Pareto set (see
+            ``AcquisitionSettings``); None turns it off.
+        impute_failures: Add failed builds to the outcome models at the worst value
+            seen of each outcome, besides the feasibility model.
+        num_threads: Torch threads while proposing (1 avoids oversubscribing the
+            cores when several campaigns or replay seeds run side by side).
+        min_distance: Candidates closer than this (unit cube) to an existing trial are
+            replaced by a space-filling point.
+        mean: Prior mean of the outcome GPs: ``"quadratic"`` (the default; a trend
+            quadratic in each knob, fitted with the GP, so the model follows the
+            peak of an outcome instead of pulling it towards the data's average)
+            or ``"constant"`` (BoTorch's default).
+        tail_floor: Floor of the objectives' values that the outcome models see,
+            as a share of how far the best measurement is better than the
+            objective's threshold: a value worse than ``threshold - tail_floor x
+            (best - threshold)`` is modelled at that floor. The hypervolume counts
+            nothing worse than the threshold, so how much worse a cell is does
+            not matter, while a deep tail (the plating cliff: 10 % retention, a
+            safety score of 45) makes a stationary GP shorten its lengthscales and
+            blur the region that does matter. Not applied to an objective without
+            a threshold, nor before some measurement is better than it, and
+            never to more than the worst quarter of the values. None (the
+            default) models the values as measured. Measured: 0.05 helps on the
+            simulated cell and costs on DTLZ2 (see the CHANGELOG), so it is an
+            option, not the default.
+    """
+
+    num_restarts: int = 8
+    raw_samples: int = 256
+    mc_samples: int = 64
+    maxiter_fit: int = 150
+    maxiter_acq: int = 100
+    device: str = "cpu"
+    hypervolume: str = "ehvi"
+    trust_length: float | None = 0.3
+    impute_failures: bool = False
+    min_distance: float = 1e-4
+    num_threads: int = 1
+    mean: str = "quadratic"
+    tail_floor: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.mean not in MEAN_FUNCTIONS:
+            raise InvalidArgumentError(
+                f"GP setting mean={self.mean!r} is not known; choose one of "
+                f"{', '.join(map(repr, MEAN_FUNCTIONS))}."
+            )
+        if self.hypervolume not in ACQUISITION_NAMES:
+            raise InvalidArgumentError(
+                f"GP setting hypervolume={self.hypervolume!r} is not known; choose "
+                f"one of {', '.join(map(repr, ACQUISITION_NAMES))}."
+            )
+        for name in _COUNTS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidArgumentError(
+                    f"GP setting {name} must be a whole number >= 1; got {value!r}."
+                )
+        if self.tail_floor is not None and not (
+            isinstance(self.tail_floor, int | float)
+            and not isinstance(self.tail_floor, bool)
+            and 0 <= self.tail_floor < float("inf")
+        ):
+            raise InvalidArgumentError(
+                f"GP setting tail_floor must be a number >= 0 (share of the best "
+                f"measurement's distance beyond the threshold) or None to model the "
+                f"values as measured; got {self.tail_floor!r}."
+            )
+        if self.trust_length is not None and not (
+            isinstance(self.trust_length, int | float)
+            and not isinstance(self.trust_length, bool)
+            and 0 < self.trust_length < float("inf")
+        ):
+            raise InvalidArgumentError(
+                f"GP setting trust_length must be > 0 (unit-cube distance) or None "
+                f"to turn the trust region off; got {self.trust_length!r}."
+            )
+        if not isinstance(self.impute_failures, bool):
+            raise InvalidArgumentError(
+                f"GP setting impute_failures must be true or false; got "
+                f"{self.impute_failures!r}."
+            )
+        if not (
+            isinstance(self.min_distance, int | float)
+            and not isinstance(self.min_distance, bool)
+            and 0 <= self.min_distance < 1
+        ):
+            raise InvalidArgumentError(
+                f"GP setting min_distance must be a unit-cube distance from 0 to 1 "
+                f"(exclusive); got {self.min_distance!r}."
+            )
+        if self.device not in ("cpu", "cuda") and not str(self.device).startswith(
+            "cuda:"
+        ):
+            raise InvalidArgumentError(
+                f"GP setting device must be 'cpu', 'cuda' or 'cuda:<index>'; got "
+                f"{self.device!r}."
+            )
+
+
+FILE_KEYS = tuple(
+    f.name for f in fields(GPSettings) if f.name not in ("device", "num_threads")
+)
+"""Keys of a campaign file's ``[gp]`` table: how the campaign is modelled. The
+machine-level ``device`` and ``num_threads`` are options of the command or service."""
+
+
+def file_options(table: Mapping[str, Any], where: str = "[gp]") -> dict[str, Any]:
+    """Validate a ``[gp]`` table; return its options for `GPSettings`.
+
+    ``"off"`` stands for None (no trust region, no tail floor), since TOML has no
+    null.
+
+    Raises:
+        InvalidArgumentError: An unknown key (with the closest known one) or a bad
+            value, naming the key, the value and what is expected.
+    """
+    from doe.space import closest_name
+
+    if not isinstance(table, Mapping):
+        raise InvalidArgumentError(
+            f"{where} must be a table of GP settings (e.g. tail_floor = 0.05); got "
+            f"{table!r}."
+        )
+    options: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in FILE_KEYS:
+            raise InvalidArgumentError(
+                f"Unknown key {key!r} in {where}.{closest_name(key, FILE_KEYS)} "
+                f"Allowed: {', '.join(FILE_KEYS)}."
+            )
+        if key in _NULLABLE and isinstance(value, str) and value != OFF:
+            raise InvalidArgumentError(
+                f"{where}.{key} = {value!r}: give a number or {OFF!r}."
+            )
+        options[key] = None if key in _NULLABLE and value == OFF else value
+    try:
+        GPSettings(**options)
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(f"{where}: {exc}") from exc
+    return options
+
+
+def table_of(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Inverse of `file_options`: None written as ``"off"``."""
+    return {k: OFF if v is None else v for k, v in options.items()}
