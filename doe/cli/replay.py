@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from doe.cli._common import CliUsageError, err_console, out_console, state_of
+from doe.exceptions import DoeError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -37,6 +38,25 @@ def parse_list(text: str, *, what: str) -> list[str]:
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
         raise CliUsageError(f"{what} must be a comma-separated list; got {text!r}.")
+    return items
+
+
+def parse_strategies(text: str) -> list[str]:
+    """``"gp,gp[tail_floor=0.05,mean=constant]"`` -> two strategies.
+
+    Raises:
+        CliUsageError: The list is empty or its brackets are unbalanced.
+    """
+    from doe.replay.variants import split_strategies
+
+    try:
+        items = split_strategies(text)
+    except DoeError as exc:
+        raise CliUsageError(str(exc)) from exc
+    if not items:
+        raise CliUsageError(
+            f"--strategies must be a comma-separated list; got {text!r}."
+        )
     return items
 
 
@@ -84,7 +104,8 @@ def replay(
     strategies: str = typer.Option(
         "gp,sobol,tpe,nsga2,gpsampler",
         "--strategies",
-        help="Comma-separated strategies.",
+        help="Comma-separated strategies; a gp variant takes [gp] settings in "
+        "brackets, e.g. gp,gp[tail_floor=0.05,trust_length=off],tpe.",
     ),
     budgets: str | None = typer.Option(
         None,
@@ -146,7 +167,7 @@ def replay(
             batch=batch,
             channels=channels,
             seeds=seeds,
-            strategies=parse_list(strategies, what="--strategies"),
+            strategies=parse_strategies(strategies),
             campaign_file=campaign_file,
             budgets=parse_ints(budgets, what="--budgets"),
             out=out,

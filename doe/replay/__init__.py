@@ -9,6 +9,9 @@ Example:
     >>> from doe.replay import run_sweep
     >>> result = run_sweep("li2s_si", budget=20, seeds=3, strategies=["gp", "sobol"])  # doctest: +SKIP
     >>> result.summary  # doctest: +SKIP
+
+Variants of the ``gp`` strategy compare settings in the same table:
+``strategies=["gp", "gp[tail_floor=0.05,trust_length=off]"]``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from doe.replay.sweep import (
     run_sweep,
 )
 from doe.replay.truth import TrueFront, cache_dir, true_front
+from doe.replay.variants import StrategyVariant, parse_strategy, split_strategies
 
 __all__ = [
     "DEFAULT_BUDGETS",
@@ -51,15 +55,18 @@ __all__ = [
     "SimulatedLab",
     "SimulatorError",
     "SimulatorSpec",
+    "StrategyVariant",
     "SweepProgress",
     "SweepResult",
     "SweepSettingsError",
     "TrueFront",
     "cache_dir",
+    "parse_strategy",
     "plot_trajectories",
     "resolve_simulator",
     "run_replay",
     "run_sweep",
+    "split_strategies",
     "summarize",
     "true_front",
 ]

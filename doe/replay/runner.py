@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from doe.campaign import Campaign
-from doe.definition import STRATEGY_NAMES, CampaignDefinition
+from doe.definition import CampaignDefinition
 from doe.exceptions import DoeError, InvalidMeasurementError
 from doe.objectives import hypervolume
 from doe.replay.lab import HOURS_PER_DAY, SimulatedLab
@@ -48,6 +48,7 @@ from doe.replay.simulator import (
     spec_of,
 )
 from doe.replay.truth import TrueFront, problem_hash, reference_point, true_front
+from doe.replay.variants import parse_strategy
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,7 +93,8 @@ class ReplayConfig:
     """What one replay runs.
 
     Attributes:
-        strategy: One of ``STRATEGY_NAMES``.
+        strategy: One of ``STRATEGY_NAMES``, or a variant with settings such as
+            ``gp[tail_floor=0.05]`` (`doe.replay.variants`).
         seed: Seed of the strategy (the campaign's seed) and of the simulator's noise.
         budget: Experiments to run.
         batch: Experiments per ask of the strategy, 1 to ``channels``.
@@ -106,11 +108,7 @@ class ReplayConfig:
     channels: int = 8
 
     def __post_init__(self) -> None:
-        if self.strategy not in STRATEGY_NAMES:
-            raise DoeError(
-                f"Unknown strategy {self.strategy!r}; choose from "
-                f"{', '.join(STRATEGY_NAMES)}."
-            )
+        parse_strategy(self.strategy)  # raises DoeError naming what is wrong
         for name, low in (("seed", 0), ("budget", 1), ("batch", 1), ("channels", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -181,6 +179,7 @@ class _Running:
     oracle: Oracle
     truth: TrueFront
     lab: SimulatedLab
+    label: str  # the strategy as tables show it, e.g. gp[tail_floor=0.05]
     started: int = 0
     completed: int = 0
     asks: list[Ask] = field(default_factory=list)
@@ -249,7 +248,7 @@ class _Running:
             else 0.0
         )
         row: dict[str, Any] = {
-            "strategy": self.config.strategy,
+            "strategy": self.label,
             "seed": self.config.seed,
             "n_completed": self.completed,
             "trial_id": trial_id,
@@ -333,10 +332,12 @@ def run_replay(
             f"{truth.problem_hash}; this replay runs {spec.path!r} on campaign "
             f"{base.name!r} (problem {problem_hash(base)}). Pass its own true front."
         )
+    variant = parse_strategy(config.strategy)
     d = replace(
         base,
-        name=name or f"replay-{config.strategy}-{config.seed}",
-        strategy=config.strategy,
+        name=name or f"replay-{variant.slug}-{config.seed}",
+        strategy=variant.name,
+        gp=tuple({**base.gp_options, **variant.gp_options}.items()),
         seed=config.seed,
         tracking=tracking,
     )
@@ -349,6 +350,7 @@ def run_replay(
             oracle=Oracle(spec, d),
             truth=truth,
             lab=SimulatedLab(config.channels),
+            label=variant.label,
         )
         state.refill(start=True)
         while state.lab.n_running:

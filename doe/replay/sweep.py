@@ -32,6 +32,7 @@ from doe.replay.report import plot_trajectories, summarize, write_csv
 from doe.replay.runner import ReplayConfig, run_replay
 from doe.replay.simulator import SimulatorSpec, resolve_simulator
 from doe.replay.truth import SUBSET, TrueFront, true_front
+from doe.replay.variants import parse_strategy
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,14 +105,18 @@ def _slug(text: str) -> str:
 
 
 def _check_strategies(strategies: Sequence[str]) -> tuple[str, ...]:
-    out = tuple(dict.fromkeys(s.strip() for s in strategies if s.strip()))
-    unknown = [s for s in out if s not in STRATEGY_NAMES]
-    if not out or unknown:
+    """The strategies' canonical labels, each once, in order."""
+    given = [s for s in strategies if isinstance(s, str) and s.strip()]
+    if not given or len(given) != len(strategies):
         raise SweepSettingsError(
-            f"Strategies must be a non-empty list from {', '.join(STRATEGY_NAMES)}; "
-            f"got {list(strategies)!r}."
+            f"Strategies must be a non-empty list from {', '.join(STRATEGY_NAMES)} "
+            f"(or variants such as gp[tail_floor=0.05]); got {list(strategies)!r}."
         )
-    return out
+    try:
+        labels = [parse_strategy(s).label for s in given]
+    except DoeError as exc:
+        raise SweepSettingsError(str(exc)) from exc
+    return tuple(dict.fromkeys(labels))
 
 
 def _check_budgets(budgets: Sequence[int] | None, budget: int) -> tuple[int, ...]:
@@ -177,8 +182,8 @@ def _check_out(out: Path, settings: dict[str, Any]) -> None:
 
 
 def run_file(out: Path, strategy: str, seed: int) -> Path:
-    """Where the trajectory of one replay is kept."""
-    return out / "runs" / f"{strategy}-{seed}.csv"
+    """Where the trajectory of one replay is kept (a variant by its slug)."""
+    return out / "runs" / f"{parse_strategy(strategy).slug}-{seed}.csv"
 
 
 def replay_job(
@@ -499,6 +504,11 @@ def _truth_summary(truth: TrueFront, budgets: Sequence[int]) -> dict[str, Any]:
     return data
 
 
+def _metric_name(label: str) -> str:
+    """A strategy label in the characters MLflow allows in a metric name."""
+    return re.sub(r"[^A-Za-z0-9_.: /-]+", "_", label).strip("_")
+
+
 def _finite(value: Any) -> float | None:
     try:
         number = float(value)
@@ -538,7 +548,7 @@ def _log(
         for b in plan.budgets:
             value = _finite(row.get(f"hv_{b}_median"))
             if value is not None and row["strategy"] in plan.strategies:
-                metrics[f"{row['strategy']}/hv_{b}_median"] = value
+                metrics[f"{_metric_name(row['strategy'])}/hv_{b}_median"] = value
     children = []
     for (strategy, seed), group in trajectories.groupby(
         ["strategy", "seed"], sort=False

@@ -47,12 +47,37 @@ def test_replay_end_to_end_with_a_generic_simulator(tmp_path: Path) -> None:
     assert changed.exit_code == 2 and "other settings (batch: 2 -> 4)" in changed.stderr
 
 
+def test_replay_compares_gp_variants(tmp_path: Path) -> None:
+    args = [
+        "replay", "--simulator", TOY, "--campaign-file", str(write_toy_toml(tmp_path)),
+        "--budget", "6", "--batch", "2", "--channels", "2", "--seeds", "1",
+        "--strategies", "gp[num_restarts=2,trust_length=off],sobol", "--jobs", "1",
+        "--out", str(tmp_path / "sweep"), "--dense-points", "256", "--no-tracking",
+    ]  # fmt: skip
+    result = CliRunner(env={"COLUMNS": "250"}).invoke(app, args)
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    assert "gp[num_restarts=2,trust_length=off]" in result.stdout
+    summary = pd.read_csv(tmp_path / "sweep" / "summary.csv")
+    assert list(summary["strategy"])[:2] == [
+        "gp[num_restarts=2,trust_length=off]",
+        "sobol",
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         pytest.param(["--simulator", TOY], "needs a campaign definition", id="no-toml"),
         pytest.param(["--simulator", "nope"], "Unknown simulator 'nope'", id="name"),
-        pytest.param(["--strategies", "gp,best"], "Strategies must be", id="strategy"),
+        pytest.param(
+            ["--strategies", "gp,best"], "Unknown strategy 'best'", id="strategy"
+        ),
+        pytest.param(
+            ["--strategies", "gp[tail_floor=0.05"], "unbalanced square", id="bracket"
+        ),
+        pytest.param(
+            ["--strategies", "gp[colour=red]"], "Unknown key 'colour'", id="gp-key"
+        ),
         pytest.param(["--budgets", "10,x"], "whole numbers", id="budgets"),
         pytest.param(
             ["--budget", "8", "--budgets", "9"], "from 1 to the budget", id="over"
