@@ -51,6 +51,19 @@ def fixture_mlflow_tmp_store(
     return uri
 
 
+@pytest.fixture(name="truth_cache", autouse=True)
+def fixture_truth_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """True fronts of replays cache in one temporary folder, never ~/.cache.
+
+    One folder per session: the cell's dense search runs once for all tests.
+    """
+    folder = tmp_path_factory.getbasetemp() / "replay-truth-cache"
+    monkeypatch.setenv("DOE_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture(name="toy_dict")
 def fixture_toy_dict() -> dict[str, Any]:
     return copy.deepcopy(TOY)

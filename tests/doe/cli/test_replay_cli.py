@@ -15,14 +15,6 @@ from tests.doe.replay import write_toy_toml
 TOY = "tests.doe.replay:ToyLab"
 
 
-@pytest.fixture(autouse=True)
-def _cache(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    folder = tmp_path_factory.getbasetemp() / "replay-truth-cache"
-    monkeypatch.setenv("DOE_CACHE_DIR", str(folder))
-
-
 def test_replay_end_to_end_with_a_generic_simulator(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     args = [

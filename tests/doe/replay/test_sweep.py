@@ -25,15 +25,6 @@ from tests.doe.replay import write_toy_toml
 TOY = "tests.doe.replay:ToyLab"
 
 
-@pytest.fixture(autouse=True)
-def _cache(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    """One true-front cache per module: the cell's dense search runs once."""
-    folder = tmp_path_factory.getbasetemp() / "replay-truth-cache"
-    monkeypatch.setenv("DOE_CACHE_DIR", str(folder))
-
-
 @pytest.fixture(name="toy_file")
 def fixture_toy_file(tmp_path: Path) -> Path:
     return write_toy_toml(tmp_path)

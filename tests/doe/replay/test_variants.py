@@ -23,15 +23,6 @@ from tests.doe.replay import write_toy_toml
 TOY = "tests.doe.replay:ToyLab"
 
 
-@pytest.fixture(autouse=True)
-def _cache(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    monkeypatch.setenv(
-        "DOE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "variants-cache")
-    )
-
-
 def test_a_plain_name_is_its_own_label() -> None:
     v = parse_strategy(" tpe ")
     assert (v.name, v.options, v.label, v.slug) == ("tpe", (), "tpe", "tpe")
