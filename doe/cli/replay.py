@@ -60,6 +60,27 @@ def parse_strategies(text: str) -> list[str]:
     return items
 
 
+def parse_levels(text: str | None) -> list[float] | None:
+    """``"80,90"`` (percents) -> ``[0.8, 0.9]`` (``None`` stays ``None``).
+
+    Raises:
+        CliUsageError: An item is not a percent in (0, 100].
+    """
+    if text is None:
+        return None
+    items = parse_list(text, what="--levels")
+    try:
+        values = [float(t) for t in items]
+    except ValueError:
+        values = []
+    if not values or any(not 0 < v <= 100 for v in values):
+        raise CliUsageError(
+            f"--levels must be percents of the true hypervolume above 0 and at most "
+            f"100, separated by commas, e.g. 80,90,95; got {text!r}."
+        )
+    return [v / 100 for v in values]
+
+
 def parse_ints(text: str | None, *, what: str) -> list[int] | None:
     """``"10,20,40"`` -> ``[10, 20, 40]`` (``None`` stays ``None``).
 
@@ -112,6 +133,12 @@ def replay(
         "--budgets",
         help="Experiment counts in the table (default 10,20,40 up to --budget).",
     ),
+    levels: str | None = typer.Option(
+        None,
+        "--levels",
+        help="Percents of the true hypervolume to report the lab days to "
+        "(default 90,95), e.g. 80,90,95.",
+    ),
     jobs: int | None = typer.Option(
         None, "--jobs", "-j", help="Parallel replays (default: all cores)."
     ),
@@ -144,7 +171,7 @@ def replay(
     free channels are refilled --batch at a time. The table gives the TRUE
     (noise-free) hypervolume reached, as a fraction of the simulator's true Pareto
     front, after chosen numbers of experiments (median and interquartile range
-    over seeds), lab days to 90 % and 95 % of it, the share of experiments after the
+    over seeds), lab days to 90 % and 95 % of it (--levels), the share of experiments after the
     initial design that violate a limit, and failures. CSV files, plots and MLflow
     runs (experiment replay-<campaign>) hold the rest.
     """
@@ -170,6 +197,7 @@ def replay(
             strategies=parse_strategies(strategies),
             campaign_file=campaign_file,
             budgets=parse_ints(budgets, what="--budgets"),
+            levels=parse_levels(levels),
             out=out,
             jobs=jobs,
             backend=backend.value,
@@ -250,7 +278,7 @@ def _days(value: Any) -> str:
 
 def summary_table(result: SweepResult) -> Table:
     """The summary as a rich table."""
-    from doe.replay.report import BEST_ROW
+    from doe.replay.report import BEST_ROW, days_column, level_name
 
     truth = result.truth
     table = Table(
@@ -264,7 +292,9 @@ def summary_table(result: SweepResult) -> Table:
     table.add_column("strategy")
     for b in result.budgets:
         table.add_column(f"N={b}", justify="right")
-    for col in ("days to 90%", "days to 95%", "unsafe after initial", "failures"):
+    for level in result.levels:
+        table.add_column(f"days to {level_name(level)}%", justify="right")
+    for col in ("unsafe after initial", "failures"):
         table.add_column(col, justify="right")
     for row in result.summary.to_dict("records"):
         best = row["strategy"] == BEST_ROW
@@ -273,18 +303,14 @@ def summary_table(result: SweepResult) -> Table:
             table.add_row(
                 Text(f"{BEST_ROW} (greedy)", style="dim"),
                 *[Text(c, style="dim") for c in cells],
-                "",
-                "",
-                "",
-                "",
+                *[""] * (len(result.levels) + 2),
             )
             continue
         share = row.get("unsafe_share_post_initial")
         table.add_row(
             str(row["strategy"]),
             *cells,
-            _days(row.get("days_to_90_median")),
-            _days(row.get("days_to_95_median")),
+            *[_days(row.get(days_column(level))) for level in result.levels],
             "-" if share is None or math.isnan(share) else f"{100 * share:.0f}%",
             f"{row['failures_median']:.0f} per seed ({row['failures_total']:.0f} in all)",
         )

@@ -4,9 +4,9 @@ Summary, per strategy (over seeds):
 
 * ``hv_<b>_median``, ``hv_<b>_q25``, ``hv_<b>_q75``: the true hypervolume fraction
   after ``b`` experiments (median and interquartile range), for each chosen budget;
-* ``days_to_90_median``, ``days_to_95_median``: lab days until the true hypervolume
-  first reaches 90 % (95 %) of the front's; ``inf`` (``never`` in the CSV and the
-  table) when the median seed never got there;
+* ``days_to_<p>_median`` for each chosen level ``p`` (default 90 and 95 %): lab
+  days until the true hypervolume first reaches ``p`` % of the front's; ``inf``
+  (``never`` in the CSV and the table) when the median seed never got there;
 * ``unsafe_share_post_initial``: the share of experiments after the initial design
   whose true outcome violates a limit (for the cell: safety below 70), pooled over
   seeds, at the full budget;
@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 __all__ = [
     "BEST_ROW",
     "THRESHOLDS",
+    "days_column",
     "days_to_reach",
+    "level_name",
     "plot_trajectories",
     "summarize",
     "write_csv",
@@ -44,6 +46,16 @@ __all__ = [
 
 THRESHOLDS = (0.90, 0.95)
 BEST_ROW = "best possible set"
+
+
+def level_name(level: float) -> str:
+    """A level (fraction) as the percent in column and metric names: 0.9 -> ``90``."""
+    return f"{100 * level:.4g}"
+
+
+def days_column(level: float) -> str:
+    """The summary column of a level: 0.9 -> ``days_to_90_median``."""
+    return f"days_to_{level_name(level)}_median"
 
 
 def days_to_reach(trajectory: pd.DataFrame, level: float) -> float:
@@ -59,7 +71,10 @@ def _at_budget(runs: pd.DataFrame, budget: int) -> pd.Series:
 
 
 def _strategy_row(
-    runs: pd.DataFrame, strategy: str, budgets: Sequence[int]
+    runs: pd.DataFrame,
+    strategy: str,
+    budgets: Sequence[int],
+    levels: Sequence[float] = THRESHOLDS,
 ) -> dict[str, object]:
     row: dict[str, object] = {"strategy": strategy, "seeds": runs["seed"].nunique()}
     for b in budgets:
@@ -67,9 +82,9 @@ def _strategy_row(
         row[f"hv_{b}_median"] = float(values.median())
         row[f"hv_{b}_q25"] = float(values.quantile(0.25))
         row[f"hv_{b}_q75"] = float(values.quantile(0.75))
-    for level in THRESHOLDS:
+    for level in levels:
         days = [days_to_reach(g, level) for _, g in runs.groupby("seed")]
-        row[f"days_to_{round(level * 100)}_median"] = float(np.median(days))
+        row[days_column(level)] = float(np.median(days))
     last = runs.sort_values("n_completed").groupby("seed").last()
     post = int(last["n_post_initial"].sum())
     row["unsafe_share_post_initial"] = (
@@ -87,6 +102,7 @@ def summarize(
     budgets: Sequence[int],
     truth: TrueFront | None = None,
     strategies: Sequence[str] | None = None,
+    levels: Sequence[float] = THRESHOLDS,
 ) -> pd.DataFrame:
     """The summary table: one row per strategy (then the best possible set).
 
@@ -96,6 +112,8 @@ def summarize(
         budgets: Experiment counts to report the hypervolume fraction at.
         truth: The true front; adds the ``best possible set`` row.
         strategies: Row order (default: order of appearance).
+        levels: Hypervolume fractions to report the lab days to (default 0.9,
+            0.95).
 
     Returns:
         The summary (columns described in the module docstring).
@@ -104,7 +122,7 @@ def summarize(
 
     order = list(strategies or dict.fromkeys(trajectories["strategy"]))
     rows = [
-        _strategy_row(trajectories[trajectories["strategy"] == s], s, budgets)
+        _strategy_row(trajectories[trajectories["strategy"] == s], s, budgets, levels)
         for s in order
         if (trajectories["strategy"] == s).any()
     ]

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from doe.definition import STRATEGY_NAMES, CampaignDefinition
 from doe.exceptions import DoeError
 from doe.replay._files import write_text_atomic
-from doe.replay.report import plot_trajectories, summarize, write_csv
+from doe.replay.report import THRESHOLDS, plot_trajectories, summarize, write_csv
 from doe.replay.runner import ReplayConfig, run_replay
 from doe.replay.simulator import SimulatorSpec, resolve_simulator
 from doe.replay.truth import SUBSET, TrueFront, true_front
@@ -87,6 +87,7 @@ class SweepResult:
         n_skipped: Replays reused from ``<out>/runs``.
         tracking: Where MLflow has the sweep (``None``: tracking off).
         budgets: The budgets of the summary.
+        levels: The hypervolume fractions of its lab-days columns.
     """
 
     trajectories: pd.DataFrame
@@ -98,6 +99,7 @@ class SweepResult:
     n_skipped: int
     tracking: ReplayLog | None
     budgets: tuple[int, ...] = field(default=DEFAULT_BUDGETS)
+    levels: tuple[float, ...] = field(default=THRESHOLDS)
 
 
 def _slug(text: str) -> str:
@@ -134,6 +136,22 @@ def _check_budgets(budgets: Sequence[int] | None, budget: int) -> tuple[int, ...
             f"got {list(budgets)!r}."
         )
     return tuple(sorted(set(budgets)))
+
+
+def _check_levels(levels: Sequence[float] | None) -> tuple[float, ...]:
+    if levels is None:
+        return THRESHOLDS
+    bad = [
+        v
+        for v in levels
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 1
+    ]
+    if not levels or bad:
+        raise SweepSettingsError(
+            f"Levels must be fractions of the true hypervolume in (0, 1], e.g. "
+            f"0.8, 0.9; got {list(levels)!r}."
+        )
+    return tuple(sorted({float(v) for v in levels}))
 
 
 def _run_settings(
@@ -233,6 +251,7 @@ class _Plan:
     strategies: tuple[str, ...]
     seeds: tuple[int, ...]
     budgets: tuple[int, ...]
+    levels: tuple[float, ...]
     config: ReplayConfig
     out: Path
     n_points: int | None
@@ -248,6 +267,7 @@ def _plan(
     batch: int,
     channels: int,
     budgets: Sequence[int] | None,
+    levels: Sequence[float] | None,
     out: str | Path | None,
     dense_points: int | None,
 ) -> _Plan:
@@ -277,6 +297,7 @@ def _plan(
         strategies=chosen,
         seeds=seed_list,
         budgets=_check_budgets(budgets, budget),
+        levels=_check_levels(levels),
         config=config,
         out=folder,
         n_points=dense_points,
@@ -294,6 +315,7 @@ def run_sweep(
     strategies: Sequence[str] = ("gp", "sobol", "tpe", "nsga2", "gpsampler"),
     campaign_file: str | Path | None = None,
     budgets: Sequence[int] | None = None,
+    levels: Sequence[float] | None = None,
     out: str | Path | None = None,
     jobs: int | None = None,
     backend: Backend = "joblib",
@@ -315,6 +337,9 @@ def run_sweep(
         campaign_file: Campaign TOML (required for a ``module:Class`` simulator).
         budgets: Experiment counts reported in the summary (default 10, 20, 40
             where <= budget, and the budget).
+        levels: Fractions of the true hypervolume to report the lab days to
+            (default 0.9 and 0.95); they change the reports only, so a resumed
+            sweep may ask for others.
         out: Output folder (default ``out/replay/<campaign>-n<budget>-b<batch>-k<channels>``).
         jobs: Parallel jobs for joblib (default: all cores).
         backend: ``"joblib"`` (local processes) or ``"dask"``.
@@ -357,6 +382,7 @@ def run_sweep(
         batch=batch,
         channels=channels,
         budgets=budgets,
+        levels=levels,
         out=out,
         dense_points=dense_points,
     )
@@ -447,7 +473,11 @@ def _finish(
     n_run, n_skipped = counts
     trajectories = _load_runs(plan)
     summary = summarize(
-        trajectories, budgets=plan.budgets, truth=truth, strategies=plan.strategies
+        trajectories,
+        budgets=plan.budgets,
+        truth=truth,
+        strategies=plan.strategies,
+        levels=plan.levels,
     )
     out = plan.out
     files: dict[str, Any] = {
@@ -488,6 +518,7 @@ def _finish(
         n_skipped=n_skipped,
         tracking=logged,
         budgets=plan.budgets,
+        levels=plan.levels,
     )
 
 
@@ -526,7 +557,7 @@ def _log(
     files: dict[str, Any],
     uri: str | None,
 ) -> ReplayLog:
-    from doe.replay.report import days_to_reach
+    from doe.replay.report import days_to_reach, level_name
     from doe.tracking import ReplayRunLog, log_replay_sweep
 
     c = plan.config
@@ -573,8 +604,10 @@ def _log(
                     "lab_days_final": float(last["lab_days"]),
                     "n_failed": float(last["n_failed"]),
                     "n_violating": float(last["n_violating"]),
-                    "days_to_90": days_to_reach(g, 0.90),
-                    "days_to_95": days_to_reach(g, 0.95),
+                    **{
+                        f"days_to_{level_name(v)}": days_to_reach(g, v)
+                        for v in plan.levels
+                    },
                 },
                 series={
                     key: list(

@@ -44,11 +44,13 @@ def test_replay_compares_gp_variants(tmp_path: Path) -> None:
         "replay", "--simulator", TOY, "--campaign-file", str(write_toy_toml(tmp_path)),
         "--budget", "6", "--batch", "2", "--channels", "2", "--seeds", "1",
         "--strategies", "gp[num_restarts=2,trust_length=off],sobol", "--jobs", "1",
+        "--levels", "50",
         "--out", str(tmp_path / "sweep"), "--dense-points", "256", "--no-tracking",
     ]  # fmt: skip
     result = CliRunner(env={"COLUMNS": "250"}).invoke(app, args)
     assert result.exit_code == 0, (result.stderr, result.exception)
     assert "gp[num_restarts=2,trust_length=off]" in result.stdout
+    assert "days to 50%" in result.stdout and "days to 90%" not in result.stdout
     summary = pd.read_csv(tmp_path / "sweep" / "summary.csv")
     assert list(summary["strategy"])[:2] == [
         "gp[num_restarts=2,trust_length=off]",
@@ -71,6 +73,8 @@ def test_replay_compares_gp_variants(tmp_path: Path) -> None:
             ["--strategies", "gp[colour=red]"], "Unknown key 'colour'", id="gp-key"
         ),
         pytest.param(["--budgets", "10,x"], "whole numbers", id="budgets"),
+        pytest.param(["--levels", "80,x"], "--levels must be percents", id="levels"),
+        pytest.param(["--levels", "150"], "at most 100", id="level-high"),
         pytest.param(
             ["--budget", "8", "--budgets", "9"], "from 1 to the budget", id="over"
         ),

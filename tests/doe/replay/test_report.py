@@ -53,3 +53,8 @@ def test_summary_medians_quartiles_days_and_shares(tmp_path: Path) -> None:
     assert math.isinf(summary.loc["b", "days_to_90_median"])
     text = write_csv(summary.reset_index(), tmp_path / "s.csv").read_text()
     assert "never" in text and "inf" not in text
+    # other levels: seeds of "a" reach half the hypervolume at 10, 20, never
+    other = summarize(frame, budgets=[3], levels=[0.5, 0.875]).set_index("strategy")
+    assert other.loc["a", "days_to_50_median"] == 20.0
+    assert other.loc["a", "days_to_87.5_median"] == 30.0
+    assert "days_to_90_median" not in other.columns

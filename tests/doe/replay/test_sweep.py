@@ -119,6 +119,14 @@ def test_sweep_writes_table_plots_and_csv(toy_file: Path, tmp_path: Path) -> Non
     assert truth["best_subset_fraction"]["40"] <= 1.0
     settings = json.loads(files["settings"].read_text())
     assert settings["budget"] == 8 and settings["simulator"] == TOY
+    # other lab-days levels change the reports only: the runs are reused
+    again = _toy_sweep(toy_file, tmp_path / "sweep", budgets=[4, 8], levels=[0.5, 0.8])
+    assert again.n_run == 0 and again.levels == (0.5, 0.8)
+    assert {"days_to_50_median", "days_to_80_median"} <= set(again.summary.columns)
+    assert "days_to_90_median" not in again.summary.columns
+    for bad in ([0.0], [1.5], []):
+        with pytest.raises(SweepSettingsError, match="Levels must be fractions"):
+            _toy_sweep(toy_file, tmp_path / "sweep", levels=bad)
 
 
 def test_sweep_logs_a_parent_run_and_one_nested_run_per_replay(
