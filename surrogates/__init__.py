@@ -26,6 +26,7 @@ from surrogates.exceptions import (
 )
 from surrogates.feasibility import FeasibilityModel, fit_feasibility
 from surrogates.fit import fit_gp
+from surrogates.means import PriorModel
 from surrogates.models import FORMAT_VERSION, GPSurrogate
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "LOOPredictions",
     "LOOResult",
     "NotEnoughDataError",
+    "PriorModel",
     "SurrogateError",
     "fit_feasibility",
     "fit_gp",

@@ -26,7 +26,7 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch import Tensor
 
 from surrogates.exceptions import FitError, InputDataError, InputShapeError
-from surrogates.means import check_mean
+from surrogates.means import PriorModel, check_mean
 from surrogates.models import (
     GPSurrogate,
     build_joint_model,
@@ -80,6 +80,7 @@ def fit_gp(
     warm_start: GPSurrogate | None = None,
     num_threads: int | None = 1,
     mean: str = "constant",
+    prior: PriorModel | None = None,
 ) -> GPSurrogate:
     """Fit one Matérn-5/2 GP per outcome and return them as a `GPSurrogate`.
 
@@ -112,6 +113,10 @@ def fit_gp(
         mean: The prior mean of every GP: ``"constant"`` (BoTorch's default) or
             ``"quadratic"``, a trend quadratic in each input whose coefficients are
             fitted with the hyperparameters (`surrogates.means.QuadraticMean`).
+        prior: What the lab expects of some outcomes (`surrogates.PriorModel`):
+            each covered outcome's mean adds the expectation, standardised over
+            the training inputs, times a fitted weight; the GP models the rest.
+            None (the default) uses ``mean`` alone.
 
     Returns:
         The fitted `GPSurrogate`; its `warnings` list non-fatal issues.
@@ -144,13 +149,15 @@ def fit_gp(
     inputs = prepare_inputs(
         train_X, train_Y, outcome_names, train_Yvar, bounds, device=dev, dtype=dt
     )
+    if prior is not None:
+        _check_prior(prior, inputs)
     with _seeded(seed, dev), _torch_threads(num_threads):
         parts, notes = split_outcomes(
             inputs.train_X, inputs.train_Y, inputs.train_Yvar, inputs.outcome_names
         )
         with capture_warnings() as build_notes:
-            model = build_model_list(parts, inputs.bounds, mean)
-            joint = build_joint_model(parts, inputs.bounds, mean)
+            model = build_model_list(parts, inputs.bounds, mean, prior)
+            joint = build_joint_model(parts, inputs.bounds, mean, prior)
         notes += build_notes
         if warm_start is not None:
             _copy_hyperparameters(warm_start, model, inputs.outcome_names)
@@ -170,6 +177,7 @@ def fit_gp(
         fit_seconds=time.perf_counter() - start,
         warnings=tuple(dict.fromkeys(notes)),
         mean=mean,
+        prior=prior,
     )
 
 
@@ -221,6 +229,22 @@ def _copy_hyperparameters(
             for key, param in gp.named_parameters():
                 if key in old and old[key].shape == param.shape:
                     param.copy_(old[key].to(param))
+
+
+def _check_prior(prior: Any, inputs: FitInputs) -> None:
+    """Raise `InputDataError` unless ``prior`` is a usable `PriorModel`."""
+    if not isinstance(prior, PriorModel):
+        msg = f"prior must be a surrogates.PriorModel or None. Got {type(prior)!r}."
+        raise InputDataError(msg)
+    names = list(prior.outcomes)
+    unknown = [n for n in names if n not in inputs.outcome_names]
+    if not names or unknown or len(set(names)) != len(names):
+        msg = (
+            f"Prior {prior.name!r} covers {names}; it must name each of some of the "
+            f"fitted outcomes {list(inputs.outcome_names)} once."
+        )
+        raise InputDataError(msg)
+    prior(inputs.train_X.detach().cpu().numpy())  # shape and finiteness, named
 
 
 def _check_positive_int(name: str, value: int) -> None:

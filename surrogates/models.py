@@ -12,7 +12,8 @@ Each GP has
 - a Gaussian likelihood with BoTorch's default LogNormal noise prior, or a fixed-noise
   likelihood where the caller gives known measurement variances,
 - a prior mean: BoTorch's constant, or a quadratic trend in each input
-  (`surrogates.means.QuadraticMean`, universal kriging).
+  (`surrogates.means.QuadraticMean`, universal kriging), plus, where the caller
+  gives one, the lab's expectation of the outcome (`surrogates.means.PriorMean`).
 
 .. [Hvarfner2024vanilla] C. Hvarfner, E. O. Hellsten, L. Nardi. Vanilla Bayesian
    Optimization Performs Great in High Dimensions. ICML 2024.
@@ -48,7 +49,7 @@ from surrogates.exceptions import (
     NotEnoughDataError,
     SurrogateError,
 )
-from surrogates.means import MEAN_FUNCTIONS, make_mean
+from surrogates.means import MEAN_FUNCTIONS, PriorModel, make_mean
 
 __all__ = [
     "FORMAT_VERSION",
@@ -295,7 +296,10 @@ def marginal_posterior(gp: Any, X: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def build_outcome_gp(
-    data: OutcomeData, bounds: Tensor, mean: str = "constant"
+    data: OutcomeData,
+    bounds: Tensor,
+    mean: str = "constant",
+    prior: PriorModel | None = None,
 ) -> SingleTaskGP:
     """Build (not fit) the GP of one outcome.
 
@@ -303,6 +307,7 @@ def build_outcome_gp(
         data: The outcome's rows.
         bounds: A `2 x d` tensor of input bounds for `Normalize`.
         mean: ``"constant"`` or ``"quadratic"`` prior mean.
+        prior: The lab's expectation; added to the mean when it covers the outcome.
 
     Returns:
         An unfitted `SingleTaskGP` on the dtype and device of `data.X`.
@@ -315,14 +320,19 @@ def build_outcome_gp(
         covar_module=get_covar_module_with_dim_scaled_prior(
             ard_num_dims=d, use_rbf_kernel=False
         ),
-        mean_module=_mean_module(mean, data.X, d),
+        mean_module=_mean_module(
+            mean, data.X, d, prior=prior, names=[data.name], bounds=bounds
+        ),
         outcome_transform=Standardize(m=1),
         input_transform=Normalize(d=d, bounds=bounds),
     )
 
 
 def build_model_list(
-    parts: Sequence[OutcomeData], bounds: Tensor, mean: str = "constant"
+    parts: Sequence[OutcomeData],
+    bounds: Tensor,
+    mean: str = "constant",
+    prior: PriorModel | None = None,
 ) -> ModelListGP:
     """Build (not fit) the `ModelListGP` with one GP per outcome.
 
@@ -330,11 +340,13 @@ def build_model_list(
         parts: The per-outcome data, in outcome order.
         bounds: A `2 x d` tensor of input bounds.
         mean: ``"constant"`` or ``"quadratic"`` prior mean.
+        prior: The lab's expectation of some outcomes (every GP then has a
+            `PriorMean`, with no expectation for the others).
 
     Returns:
         The unfitted `ModelListGP`.
     """
-    return ModelListGP(*(build_outcome_gp(part, bounds, mean) for part in parts))
+    return ModelListGP(*(build_outcome_gp(part, bounds, mean, prior) for part in parts))
 
 
 def _mean_module(
@@ -342,13 +354,26 @@ def _mean_module(
     X: Tensor,
     d: int,
     batch_shape: torch.Size = torch.Size(),  # noqa: B008
+    *,
+    prior: PriorModel | None = None,
+    names: Sequence[str] = (),
+    bounds: Tensor | None = None,
 ) -> Any:
-    module = make_mean(mean, d, batch_shape)
+    columns = [
+        prior.outcomes.index(n) if prior is not None and n in prior.outcomes else -1
+        for n in names
+    ]
+    module = make_mean(
+        mean, d, batch_shape, prior=prior, columns=columns, train_X=X, bounds=bounds
+    )
     return None if module is None else module.to(X)
 
 
 def build_joint_model(
-    parts: Sequence[OutcomeData], bounds: Tensor, mean: str = "constant"
+    parts: Sequence[OutcomeData],
+    bounds: Tensor,
+    mean: str = "constant",
+    prior: PriorModel | None = None,
 ) -> SingleTaskGP | None:
     """Build (not fit) one batched GP of all outcomes, where that is possible.
 
@@ -362,6 +387,7 @@ def build_joint_model(
         parts: The per-outcome data, in outcome order.
         bounds: A `2 x d` tensor of input bounds for `Normalize`.
         mean: ``"constant"`` or ``"quadratic"`` prior mean.
+        prior: The lab's expectation of some outcomes.
 
     Returns:
         The unfitted batched GP, or None.
@@ -384,7 +410,15 @@ def build_joint_model(
         covar_module=get_covar_module_with_dim_scaled_prior(
             ard_num_dims=d, use_rbf_kernel=False, batch_shape=torch.Size([m])
         ),
-        mean_module=_mean_module(mean, first.X, d, torch.Size([m])),
+        mean_module=_mean_module(
+            mean,
+            first.X,
+            d,
+            torch.Size([m]),
+            prior=prior,
+            names=[part.name for part in parts],
+            bounds=bounds,
+        ),
         outcome_transform=Standardize(m=m),
         input_transform=Normalize(d=d, bounds=bounds),
     )
@@ -433,6 +467,8 @@ class GPSurrogate:
         fit_seconds: Wall-clock seconds the fit took.
         warnings: Non-fatal issues met while fitting (constant outcome, retries, ...).
         mean: The GPs' prior mean, ``"constant"`` or ``"quadratic"``.
+        prior: The lab's expectation added to the mean of the outcomes it covers,
+            or None.
 
     Example:
         >>> import torch
@@ -453,6 +489,7 @@ class GPSurrogate:
     fit_seconds: float
     warnings: tuple[str, ...] = ()
     mean: str = "constant"
+    prior: PriorModel | None = None
 
     @property
     def device(self) -> torch.device:
@@ -482,7 +519,7 @@ class GPSurrogate:
             parts, _ = split_outcomes(
                 self.train_X, self.train_Y, self.train_Yvar, self.outcome_names
             )
-            joint = build_joint_model(parts, self.bounds, self.mean)
+            joint = build_joint_model(parts, self.bounds, self.mean, self.prior)
         if joint is None:
             return None
         copy_list_to_joint(self.model, joint)
@@ -599,17 +636,26 @@ class GPSurrogate:
             "fit_seconds": self.fit_seconds,
             "warnings": list(self.warnings),
             "mean": self.mean,
+            "prior": None
+            if self.prior is None
+            else {"name": self.prior.name, "outcomes": list(self.prior.outcomes)},
         }
 
     @classmethod
     def from_payload(
-        cls, payload: dict[str, Any], *, device: str | torch.device = "cpu"
+        cls,
+        payload: dict[str, Any],
+        *,
+        device: str | torch.device = "cpu",
+        prior: PriorModel | None = None,
     ) -> GPSurrogate:
         """Rebuild a surrogate from `to_payload`'s dict, without refitting.
 
         Args:
             payload: The dict.
             device: Where to put the rebuilt model.
+            prior: The expectation it was fitted with (functions are not saved):
+                required when it had one, refused when it had none.
 
         Returns:
             The `GPSurrogate`, giving the same predictions as the one saved.
@@ -618,6 +664,7 @@ class GPSurrogate:
             SurrogateError: If the dict is not a surrogate of a known format version.
         """
         _check_payload(payload)
+        _check_prior(payload.get("prior"), prior)
         dev, dtype = resolve_device(device), resolve_dtype(payload["dtype"])
         tensors: dict[str, Any] = {
             key: _moved(payload[key], dtype=dtype, device=dev)
@@ -629,7 +676,7 @@ class GPSurrogate:
                 tensors["train_X"], tensors["train_Y"], tensors["train_Yvar"], names
             )
             mean = payload.get("mean", "constant")  # older files: constant
-            model = build_model_list(parts, tensors["bounds"], mean)
+            model = build_model_list(parts, tensors["bounds"], mean, prior)
         try:
             for gp, state in zip(model.models, payload["state_dicts"], strict=True):
                 gp.load_state_dict(state)
@@ -647,6 +694,7 @@ class GPSurrogate:
             fit_seconds=float(payload["fit_seconds"]),
             warnings=tuple(payload["warnings"]),
             mean=mean,
+            prior=prior,
         )
 
     def save(self, path: str | Path) -> None:
@@ -659,13 +707,18 @@ class GPSurrogate:
 
     @classmethod
     def load(
-        cls, path: str | Path, *, device: str | torch.device = "cpu"
+        cls,
+        path: str | Path,
+        *,
+        device: str | torch.device = "cpu",
+        prior: PriorModel | None = None,
     ) -> GPSurrogate:
         """Read a surrogate written by `save`, without refitting.
 
         Args:
             path: The file to read.
             device: Where to put the model.
+            prior: The expectation it was fitted with, if any (see `from_payload`).
 
         Returns:
             The `GPSurrogate`.
@@ -678,7 +731,7 @@ class GPSurrogate:
         except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
             msg = f"Could not read a saved GPSurrogate from {str(path)!r}: {exc}"
             raise SurrogateError(msg) from exc
-        return cls.from_payload(payload, device=device)
+        return cls.from_payload(payload, device=device, prior=prior)
 
 
 def _moved(
@@ -696,6 +749,28 @@ def _moved(
 def _cpu_state(module: torch.nn.Module) -> dict[str, Tensor]:
     """A module's state dict with every tensor moved to the CPU."""
     return {key: value.detach().cpu() for key, value in module.state_dict().items()}
+
+
+def _check_prior(saved: Any, prior: PriorModel | None) -> None:
+    """Raise `SurrogateError` unless ``prior`` matches the saved one (or both none)."""
+    if saved is None and prior is None:
+        return
+    if saved is None:
+        msg = "Saved GPSurrogate was fitted without a prior; load it without prior=."
+        raise SurrogateError(msg)
+    outcomes = list(saved.get("outcomes", []))
+    if prior is None:
+        msg = (
+            f"Saved GPSurrogate was fitted with the prior {saved.get('name')!r} of "
+            f"{outcomes}; pass that PriorModel as prior= to load it."
+        )
+        raise SurrogateError(msg)
+    if list(prior.outcomes) != outcomes:
+        msg = (
+            f"Saved GPSurrogate's prior covers {outcomes}; the prior given covers "
+            f"{list(prior.outcomes)}."
+        )
+        raise SurrogateError(msg)
 
 
 def _check_payload(payload: Any) -> None:
