@@ -7,6 +7,7 @@ it is read, and ``doe --help`` stays instant. The strategy itself is
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -29,7 +30,9 @@ MEAN_FUNCTIONS = (
     "quadratic",
 )  # surrogates.means.MEAN_FUNCTIONS, without torch
 OFF = "off"  # TOML has no null: `trust_length = "off"` means None
-_NULLABLE = ("trust_length", "tail_floor")
+_NULLABLE_NUMBERS = ("trust_length", "tail_floor")
+_NULLABLE = (*_NULLABLE_NUMBERS, "prior")
+_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
 _COUNTS = (
     "num_restarts",
     "raw_samples",
@@ -79,6 +82,13 @@ class GPSettings:
             default) models the values as measured. Measured: 0.05 helps on the
             simulated cell and costs on DTLZ2 (see the CHANGELOG), so it is an
             option, not the default.
+        prior: What the lab expects before measuring, as ``"module:function"``:
+            the function takes ``{knob: array}`` in natural units and returns
+            ``{outcome: array}`` for the outcomes it has an expectation of (a mass
+            balance, a back-of-envelope model). Each such outcome's GP mean adds
+            the expectation, standardised, times a fitted weight, so the GP models
+            how cells differ from it (`surrogates.PriorModel`). None (the
+            default): no expectation.
     """
 
     num_restarts: int = 8
@@ -94,8 +104,16 @@ class GPSettings:
     num_threads: int = 1
     mean: str = "quadratic"
     tail_floor: float | None = None
+    prior: str | None = None
 
     def __post_init__(self) -> None:
+        if self.prior is not None and not (
+            isinstance(self.prior, str) and _IMPORT_PATH.match(self.prior)
+        ):
+            raise InvalidArgumentError(
+                f"GP setting prior must be 'module:function' (e.g. "
+                f"'campaigns.li2s_si.prior:expected') or None; got {self.prior!r}."
+            )
         if self.mean not in MEAN_FUNCTIONS:
             raise InvalidArgumentError(
                 f"GP setting mean={self.mean!r} is not known; choose one of "
@@ -185,7 +203,7 @@ def file_options(table: Mapping[str, Any], where: str = "[gp]") -> dict[str, Any
                 f"Unknown key {key!r} in {where}.{closest_name(key, FILE_KEYS)} "
                 f"Allowed: {', '.join(FILE_KEYS)}."
             )
-        if key in _NULLABLE and isinstance(value, str) and value != OFF:
+        if key in _NULLABLE_NUMBERS and isinstance(value, str) and value != OFF:
             raise InvalidArgumentError(
                 f"{where}.{key} = {value!r}: give a number or {OFF!r}."
             )

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import importlib
+import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -102,6 +104,124 @@ class SobolStrategy(_HistorySampler):
         return _sobol(history, n, seed=self.seed, strategy=self.name, reason="sobol")
 
 
+def load_prior(path: str) -> Callable[..., Any]:
+    """Import the expectation function named ``module:function``.
+
+    Raises:
+        InvalidArgumentError: The module cannot be imported, or has no such
+            function; naming the setting, the value and the fix.
+    """
+    from doe.exceptions import InvalidArgumentError
+
+    module_name, _, attr = path.partition(":")
+    fix = (
+        "give 'module:function' of an importable module (run from the folder that "
+        'holds it, or install it), or prior = "off".'
+    )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise InvalidArgumentError(
+            f"GP setting prior={path!r}: cannot import {module_name!r} ({exc}); {fix}"
+        ) from exc
+    function = getattr(module, attr, None)
+    if not callable(function):
+        raise InvalidArgumentError(
+            f"GP setting prior={path!r}: {module_name!r} has no function {attr!r}; "
+            f"{fix}"
+        )
+    return function  # type: ignore[no-any-return]  # checked callable above
+
+
+class CampaignExpectation:
+    """A lab's expectation function, seen from the unit cube of a campaign.
+
+    The function takes ``{knob: array}`` in natural units (one array element per
+    setting) and returns ``{outcome: array}`` for the outcomes it has an opinion
+    on. Inputs are decoded without snapping to a knob's step (finite differences
+    need a smooth function), clipped to the bounds.
+    """
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        definition: CampaignDefinition,
+        path: str,
+    ) -> None:
+        self.function = function
+        self.definition = definition
+        self.path = path
+
+    def settings(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Unit-cube rows (`N x d`) as ``{knob: array}`` in natural units."""
+        out = {}
+        for i, p in enumerate(self.definition.space.parameters):
+            u = np.clip(X[:, i], 0.0, 1.0)
+            if p.log:
+                lo, hi = math.log(p.low), math.log(p.high)
+                out[p.name] = np.exp(lo + u * (hi - lo))
+            else:
+                out[p.name] = p.low + u * (p.high - p.low)
+        return out
+
+    def evaluate(self, X: np.ndarray) -> Mapping[str, Any]:
+        """The function's ``{outcome: array}`` at unit-cube rows, checked.
+
+        Raises:
+            InvalidArgumentError: Not a mapping of known outcome names to one
+                finite number per row.
+        """
+        from doe.exceptions import InvalidArgumentError
+
+        where = f"GP setting prior={self.path!r}"
+        result = self.function(self.settings(X))
+        if not isinstance(result, Mapping):
+            raise InvalidArgumentError(
+                f"{where} returned {type(result).__name__}; it must return a dict "
+                "{outcome name: array of expected values}."
+            )
+        known = self.definition.outcome_names
+        for name, values in result.items():
+            if name not in known:
+                raise InvalidArgumentError(
+                    f"{where} returned {name!r}, which is no outcome of campaign "
+                    f"{self.definition.name!r}; outcomes: {', '.join(known)}."
+                )
+            array = np.asarray(values, dtype=float)
+            if array.shape != (X.shape[0],) or not np.isfinite(array).all():
+                raise InvalidArgumentError(
+                    f"{where} must give {name!r} as {X.shape[0]} finite numbers, "
+                    "one per setting (within the knobs' bounds)."
+                )
+        return result
+
+    def covered(self, X: np.ndarray, names: list[str]) -> list[str]:
+        """The modelled outcomes (``names``) the function gives at ``X``.
+
+        Raises:
+            InvalidArgumentError: It gives none of them.
+        """
+        from doe.exceptions import InvalidArgumentError
+
+        result = self.evaluate(X)
+        covered = [n for n in names if n in result]
+        if not covered:
+            raise InvalidArgumentError(
+                f"GP setting prior={self.path!r} gives none of the modelled outcomes "
+                f"({', '.join(names)}); it returned {sorted(result)}."
+            )
+        return covered
+
+    def columns(self, names: list[str]) -> Callable[[np.ndarray], np.ndarray]:
+        """``X -> N x k`` array of the expectation of ``names``, in that order."""
+
+        def expected(X: np.ndarray) -> np.ndarray:
+            result = self.evaluate(X)
+            return np.column_stack([np.asarray(result[n], dtype=float) for n in names])
+
+        return expected
+
+
 def _sobol(
     history: History, n: int, *, seed: int, strategy: str, reason: str
 ) -> list[Proposal]:
@@ -142,6 +262,9 @@ class GPStrategy(_HistorySampler):
         self.definition = definition
         self.seed = definition.seed if seed is None else seed
         self.settings = settings or GPSettings()
+        self._expected = (
+            None if self.settings.prior is None else load_prior(self.settings.prior)
+        )
 
     @override
     def propose(self, history: History, n: int) -> list[Proposal]:
@@ -260,6 +383,7 @@ class GPStrategy(_HistorySampler):
                 maxiter=s.maxiter_fit,
                 device=s.device,
                 mean=s.mean,
+                prior=self._prior_model(problem),
             )
             feas = None
             if problem.X_failed.shape[0]:
@@ -271,6 +395,23 @@ class GPStrategy(_HistorySampler):
         except SurrogateError as exc:
             raise _FallbackError(f"model fit failed: {exc}") from exc
         return sur, feas, time.perf_counter() - start
+
+    def _prior_model(self, problem: _Problem) -> Any:
+        """The campaign's expectation as a `surrogates.PriorModel`, or None.
+
+        Raises:
+            InvalidArgumentError: The function returned a name that is no outcome
+                of the campaign, covers none of the modelled ones, or gave values
+                that are not one finite number per setting.
+        """
+        if self._expected is None:
+            return None
+        from surrogates import PriorModel
+
+        path = str(self.settings.prior)
+        expected = CampaignExpectation(self._expected, self.definition, path)
+        covered = expected.covered(problem.X, problem.outcome_names)
+        return PriorModel(expected.columns(covered), tuple(covered), name=path)
 
     def _known_noise(self, problem: _Problem, n: int) -> np.ndarray | None:
         """`n x m` noise variances from the objectives' ``noise_sd`` (NaN: infer)."""

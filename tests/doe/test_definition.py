@@ -181,6 +181,11 @@ def test_gp_table_in_a_toml_file(tmp_path: Path) -> None:
             id="bool",
         ),
         pytest.param([1, 2], r"\[gp\] must be a table of GP settings", id="not-table"),
+        pytest.param(
+            {"prior": "prior.py"},
+            r"prior must be 'module:function' .* got 'prior.py'",
+            id="prior-path",
+        ),
     ],
 )
 def test_bad_gp_table_is_named(

@@ -332,3 +332,93 @@ def test_make_strategy_takes_the_campaign_gp_table(toy_dict: dict[str, Any]) -> 
     assert make_strategy("gp", definition, num_restarts=5).settings.num_restarts == 5  # type: ignore[attr-defined]
     # other strategies ignore the table
     assert make_strategy("sobol", definition).name == "sobol"
+
+
+PRIOR = "tests.doe.priors:toy_expected"
+
+
+def test_a_campaign_prior_goes_into_the_outcome_models(
+    toy_dict: dict[str, Any],
+) -> None:
+    toy_dict["gp"] = {"prior": PRIOR}
+    d = CampaignDefinition.from_dict(toy_dict)
+    strat = make_strategy(
+        "gp",
+        d,
+        **{
+            k: getattr(FAST, k)
+            for k in ("num_restarts", "raw_samples", "maxiter_fit", "maxiter_acq")
+        },
+    )
+    assert isinstance(strat, GPStrategy) and strat.settings.prior == PRIOR
+    history = _history(d, 8)
+    problem = strat._problem(history)
+    sur, _, _ = strat._fit(problem, seed=0)
+    assert sur.prior is not None and sur.prior.name == PRIOR
+    assert sur.prior.outcomes == ("yield_pct", "cost_eur")  # model order
+    weight = sur.model.models[1].mean_module.weight.item()
+    assert 0.5 < weight < 1.5  # the cost expectation is exact
+    props = strat.propose(_history(d, 8, pending=1), 2)
+    assert [p.info["reason"] for p in props] == ["model: LogEHVI"] * 2
+    plain = GPStrategy(
+        CampaignDefinition.from_dict({**toy_dict, "gp": {}}), settings=FAST
+    )
+    assert plain._fit(plain._problem(history), seed=0)[0].prior is None
+
+
+@pytest.mark.parametrize(
+    ("path", "match"),
+    [
+        pytest.param(
+            "tests.doe.nowhere:f",
+            r"prior='tests.doe.nowhere:f': cannot import 'tests.doe.nowhere'",
+            id="module",
+        ),
+        pytest.param(
+            "tests.doe.priors:nothing",
+            r"'tests.doe.priors' has no function 'nothing'; give 'module:function'",
+            id="function",
+        ),
+    ],
+)
+def test_a_prior_that_cannot_be_loaded_is_named(
+    toy_dict: dict[str, Any], path: str, match: str
+) -> None:
+    from doe.exceptions import InvalidArgumentError
+
+    toy_dict["gp"] = {"prior": path}
+    d = CampaignDefinition.from_dict(toy_dict)  # a stored campaign still loads
+    with pytest.raises(InvalidArgumentError, match=match):
+        make_strategy("gp", d)
+
+
+@pytest.mark.parametrize(
+    ("function", "match"),
+    [
+        pytest.param(
+            "unknown_outcome",
+            r"returned 'power_w', which is no outcome of campaign 'toy'; outcomes: "
+            r"yield_pct, cost_eur, purity_pct",
+            id="unknown",
+        ),
+        pytest.param("short", r"must give 'cost_eur' as 8 finite numbers", id="short"),
+        pytest.param("not_a_dict", r"returned list; it must return a dict", id="type"),
+        pytest.param(
+            "only_recorded",
+            r"gives none of the modelled outcomes \(yield_pct, cost_eur\); it "
+            r"returned \['purity_pct'\]",
+            id="none-modelled",
+        ),
+    ],
+)
+def test_a_bad_prior_function_is_named(
+    toy_dict: dict[str, Any], function: str, match: str
+) -> None:
+    from doe.exceptions import InvalidArgumentError
+
+    if function == "only_recorded":
+        toy_dict["limits"] = []  # purity is then recorded, not modelled
+    toy_dict["gp"] = {"prior": f"tests.doe.priors:{function}"}
+    strat = make_strategy("gp", CampaignDefinition.from_dict(toy_dict))
+    with pytest.raises(InvalidArgumentError, match=match):
+        strat.propose(_history(strat.definition, 8), 1)  # type: ignore[attr-defined]

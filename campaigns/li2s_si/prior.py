@@ -1,0 +1,83 @@
+"""What the lab expects of the cell before measuring: the mass balance of CELL.md.
+
+The ``gp`` strategy adds this expectation to the specific-energy model's mean
+(``[gp] prior = "campaigns.li2s_si.prior:expected"`` in ``campaign.toml``) and
+fits how the cells differ from it. It uses only the published figures of
+``shared/paper/CELL.md``, not the simulator's equations:
+
+- 827 mAh/g of Li2S at 1.0 mg/cm2 and an average voltage of 1.55 V (802 Wh/kg on
+  Li2S + Si at the nominal point);
+- utilisation falls with loading: the half cells keep 800.8 / 710 / 660 mAh/g at
+  2.5 / 5.2 / 7.4 mg/cm2, about 3.3 % less per extra mg/cm2;
+- electrode masses: 65 wt% Li2S in the cathode, 62.4 wt% Si in the anode, and
+  m_Si / m_Li2S = 0.5 x N/P (2.5 g of electrodes per g of Li2S at N/P 1.2);
+- N/P below 1 leaves too little Si for the lithium: the anode caps the capacity;
+- the objective counts 4 mg/cm2 of inactive mass besides the electrodes.
+
+What it leaves out (the CoN content, the nitridation, the gel, fade, plating
+losses beyond the capacity cap) the GP learns from the measurements; the fitted
+weight scales the whole expectation where it is off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["electrode_energy_wh_kg", "expected", "specific_energy_wh_kg"]
+
+Q_NOMINAL_MAH_G = 827.0  # first discharge at 1.0 mg/cm2, 0.2C
+V_AVERAGE = 1.55  # V, from 802 Wh/kg on Li2S + Si
+UTILISATION_LOSS_PER_MG_CM2 = 0.033  # half cells, 2.5 -> 7.4 mg/cm2
+UTILISATION_FLOOR = 0.3
+LI2S_IN_CATHODE = 0.65
+SI_IN_ANODE = 0.624
+SI_PER_LI2S_PER_NP = 0.5  # m_Si / m_Li2S = 0.5 x N/P
+INACTIVE_MG_CM2 = 4.0  # current collectors, separator and gel, per cm2
+
+
+def _capacity_mah_g(
+    loading: NDArray[np.float64], np_ratio: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    utilisation = np.maximum(
+        1.0 - UTILISATION_LOSS_PER_MG_CM2 * (loading - 1.0), UTILISATION_FLOOR
+    )
+    return Q_NOMINAL_MAH_G * utilisation * np.minimum(np.asarray(np_ratio), 1.0)
+
+
+def electrode_energy_wh_kg(
+    loading: ArrayLike, np_ratio: ArrayLike
+) -> NDArray[np.float64]:
+    """Expected energy per mass of both electrodes, Wh/kg (513 at the nominal cell)."""
+    L, NP = np.asarray(loading, dtype=float), np.asarray(np_ratio, dtype=float)
+    electrodes = 1.0 / LI2S_IN_CATHODE + SI_PER_LI2S_PER_NP * NP / SI_IN_ANODE
+    return np.asarray(_capacity_mah_g(L, NP) * V_AVERAGE / electrodes)
+
+
+def specific_energy_wh_kg(
+    loading: ArrayLike, np_ratio: ArrayLike
+) -> NDArray[np.float64]:
+    """Expected cell-level energy, Wh/kg: electrodes plus 4 mg/cm2 inactive mass."""
+    L, NP = np.asarray(loading, dtype=float), np.asarray(np_ratio, dtype=float)
+    electrodes = 1.0 / LI2S_IN_CATHODE + SI_PER_LI2S_PER_NP * NP / SI_IN_ANODE
+    per_li2s = _capacity_mah_g(L, NP) * V_AVERAGE  # Wh per kg of Li2S
+    return np.asarray(per_li2s * L / (L * electrodes + INACTIVE_MG_CM2))
+
+
+def expected(settings: Mapping[str, ArrayLike]) -> dict[str, NDArray[np.float64]]:
+    """The lab's expectation of the cell (the ``[gp] prior`` of the campaign).
+
+    Args:
+        settings: ``{knob: array}`` in the campaign's units; uses
+            ``li2s_loading_mg_cm2`` (mg/cm2) and ``np_ratio`` (-).
+
+    Returns:
+        ``{"specific_energy_wh_kg": array}``, Wh/kg.
+    """
+    return {
+        "specific_energy_wh_kg": specific_energy_wh_kg(
+            settings["li2s_loading_mg_cm2"], settings["np_ratio"]
+        )
+    }

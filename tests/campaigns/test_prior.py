@@ -1,0 +1,50 @@
+"""The lab's expectation of the cell (campaigns.li2s_si.prior) against CELL.md."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from campaigns.li2s_si.cell import SimulatedCell
+from campaigns.li2s_si.prior import (
+    electrode_energy_wh_kg,
+    expected,
+    specific_energy_wh_kg,
+)
+
+
+def test_the_mass_balance_reproduces_the_published_nominal_cell() -> None:
+    # CELL.md: 827 x 1.55 / 2.5 = 513 Wh/kg per electrode mass, 1.5 % above the 506
+    assert electrode_energy_wh_kg(1.0, 1.2) == pytest.approx(513, rel=0.002)
+    assert electrode_energy_wh_kg(1.0, 1.2) == pytest.approx(506, rel=0.015)
+    nominal = dict(
+        co_precursor_g=0.4,
+        nitridation_temp_c=400.0,
+        li2s_loading_mg_cm2=1.0,
+        eo_li_ratio=20.0,
+        np_ratio=1.2,
+    )
+    cell = SimulatedCell(noise=False).evaluate(nominal)["specific_energy_wh_kg"]
+    assert specific_energy_wh_kg(1.0, 1.2) == pytest.approx(cell, rel=0.01)
+
+
+def test_the_expectation_has_the_directions_the_paper_states() -> None:
+    np_ratio = np.array([0.9, 1.0, 1.2, 1.5, 2.0])
+    energy = specific_energy_wh_kg(3.0, np_ratio)
+    assert energy[1] > energy[0]  # below N/P 1 the anode caps the capacity
+    assert np.all(np.diff(energy[1:]) < 0)  # more Si is more dead mass
+    loading = np.array([0.5, 1.0, 2.0, 4.0])
+    assert np.all(np.diff(specific_energy_wh_kg(loading, 1.2)) > 0)  # inactive mass
+
+
+def test_expected_takes_arrays_of_settings() -> None:
+    out = expected(
+        {
+            "li2s_loading_mg_cm2": np.array([1.0, 3.24]),
+            "np_ratio": np.array([1.2, 1.19]),
+            "co_precursor_g": np.array([0.4, 0.57]),
+        }
+    )
+    assert set(out) == {"specific_energy_wh_kg"}
+    assert out["specific_energy_wh_kg"].shape == (2,)
+    assert np.all(np.isfinite(out["specific_energy_wh_kg"]))
