@@ -144,7 +144,12 @@ def test_gp_table_round_trips_and_keeps_old_hashes(toy_dict: dict[str, Any]) -> 
 def test_gp_table_in_a_toml_file(tmp_path: Path) -> None:
     text = CELL_TOML.read_text(encoding="utf-8")
     path = tmp_path / "c.toml"
-    path.write_text(text + '\n[gp]\ntail_floor = 0.05\nmean = "constant"\n')
+    prior = 'prior = "campaigns.li2s_si.prior:expected"'
+    assert prior in text  # the cell campaign's own [gp] table
+    assert CampaignDefinition.from_toml(CELL_TOML).gp_options == {
+        "prior": "campaigns.li2s_si.prior:expected"
+    }
+    path.write_text(text.replace(prior, 'tail_floor = 0.05\nmean = "constant"'))
     d = CampaignDefinition.from_toml(path)
     assert d.gp_options == {"tail_floor": 0.05, "mean": "constant"}
 

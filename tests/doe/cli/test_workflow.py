@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from doe import Campaign
+from tests.conftest import CELL_TOML
 from tests.doe.cli import (
     GOOD,
     OBJECTIVES,
@@ -49,20 +50,25 @@ def test_init_prints_knobs_objectives_limits_and_storage(tmp_path: Path) -> None
     assert "A new study created" not in result.output  # Optuna's INFO line is hidden
 
 
+PRIOR = 'prior = "campaigns.li2s_si.prior:expected"'  # the cell file's [gp] table
+
+
 def test_init_shows_the_gp_table(tmp_path: Path) -> None:
     path = sobol_toml(tmp_path)
     path.write_text(
-        path.read_text(encoding="utf-8") + '\n[gp]\ntrust_length = "off"\n',
+        path.read_text(encoding="utf-8").replace(PRIOR, 'trust_length = "off"'),
         encoding="utf-8",
     )
     out = ok(f"sqlite:///{tmp_path}/doe.db", "init", str(path)).stdout
     assert "GP settings: trust_length = 'off'" in out
+    cell = ok(f"sqlite:///{tmp_path}/cell.db", "init", str(CELL_TOML)).stdout
+    assert "GP settings: prior = 'campaigns.li2s_si.prior:expected'" in cell
 
 
 def test_init_refuses_a_bad_gp_table_and_writes_nothing(tmp_path: Path) -> None:
     path = sobol_toml(tmp_path)
     path.write_text(
-        path.read_text(encoding="utf-8") + "\n[gp]\ntail_floor = -0.5\n",
+        path.read_text(encoding="utf-8").replace(PRIOR, "tail_floor = -0.5"),
         encoding="utf-8",
     )
     result = invoke(f"sqlite:///{tmp_path}/doe.db", "init", str(path))
