@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from doe._paths import import_path
 from doe.definition import CampaignDefinition
 from doe.exceptions import DoeError
 
@@ -96,14 +97,12 @@ class SimulatorSpec:
         Raises:
             SimulatorError: The module or the class does not exist.
         """
-        module_name, _, name = self.path.partition(":")
         try:
-            module = importlib.import_module(module_name)
+            module_name, name, cls = import_path(self.path)
         except ImportError as exc:
             raise SimulatorError(
                 f"Cannot import the module of simulator {self.path!r}: {exc}."
             ) from exc
-        cls = getattr(module, name, None)
         if not isinstance(cls, type):
             raise SimulatorError(
                 f"Module {module_name!r} has no class {name!r} (simulator {self.path!r})."

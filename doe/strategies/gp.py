@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import importlib
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -26,6 +25,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial
 from typing_extensions import override
 
+from doe._paths import import_path
 from doe.definition import CampaignDefinition
 from doe.strategies._history import History, Proposal
 from doe.strategy_settings import ACQUISITION_NAMES as _ACQ_NAMES
@@ -113,18 +113,17 @@ def load_prior(path: str) -> Callable[..., Any]:
     """
     from doe.exceptions import InvalidArgumentError
 
-    module_name, _, attr = path.partition(":")
     fix = (
         "give 'module:function' of an importable module (run from the folder that "
         'holds it, or install it), or prior = "off".'
     )
+    module_name = path.partition(":")[0]
     try:
-        module = importlib.import_module(module_name)
+        _, attr, function = import_path(path)
     except ImportError as exc:
         raise InvalidArgumentError(
             f"GP setting prior={path!r}: cannot import {module_name!r} ({exc}); {fix}"
         ) from exc
-    function = getattr(module, attr, None)
     if not callable(function):
         raise InvalidArgumentError(
             f"GP setting prior={path!r}: {module_name!r} has no function {attr!r}; "
