@@ -326,6 +326,14 @@ def print_sweep(result: SweepResult) -> None:
         f"Best possible set of {k} settings (greedy subset of the true front): "
         f"{result.truth.best_subset_fraction(k):.3f} of the true hypervolume."
     )
+    if result.gp_settings and any(
+        s.split("[")[0] == "gp" for s in result.summary["strategy"]
+    ):
+        pairs = ", ".join(f"{k} = {v!r}" for k, v in result.gp_settings.items())
+        console.print(
+            f"gp rows ran with the campaign file's [gp] settings: {pairs} "
+            "(a variant's brackets override them)."
+        )
     console.print(
         f"Replays run: {result.n_run}, reused from {result.out / 'runs'}: "
         f"{result.n_skipped}."

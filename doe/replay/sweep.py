@@ -33,6 +33,7 @@ from doe.replay.runner import ReplayConfig, run_replay
 from doe.replay.simulator import SimulatorSpec, resolve_simulator
 from doe.replay.truth import SUBSET, TrueFront, true_front
 from doe.replay.variants import parse_strategy
+from doe.strategy_settings import table_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -88,6 +89,8 @@ class SweepResult:
         tracking: Where MLflow has the sweep (``None``: tracking off).
         budgets: The budgets of the summary.
         levels: The hypervolume fractions of its lab-days columns.
+        gp_settings: The campaign file's ``[gp]`` table (every ``gp`` row ran
+            with it, a variant's brackets on top).
     """
 
     trajectories: pd.DataFrame
@@ -100,6 +103,7 @@ class SweepResult:
     tracking: ReplayLog | None
     budgets: tuple[int, ...] = field(default=DEFAULT_BUDGETS)
     levels: tuple[float, ...] = field(default=THRESHOLDS)
+    gp_settings: dict[str, Any] = field(default_factory=dict)
 
 
 def _slug(text: str) -> str:
@@ -519,6 +523,7 @@ def _finish(
         tracking=logged,
         budgets=plan.budgets,
         levels=plan.levels,
+        gp_settings=table_of(plan.definition.gp_options),
     )
 
 
@@ -571,6 +576,7 @@ def _log(
         "seeds": ",".join(map(str, plan.seeds)),
         "strategies": ",".join(plan.strategies),
         "dense_points": str(truth.n_points),
+        **{f"gp.{k}": str(v) for k, v in table_of(plan.definition.gp_options).items()},
     }
     metrics: dict[str, float] = {"true_hypervolume": truth.hypervolume}
     for b in plan.budgets:

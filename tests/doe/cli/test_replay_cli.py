@@ -40,8 +40,10 @@ def test_replay_end_to_end_with_a_generic_simulator(tmp_path: Path) -> None:
 
 
 def test_replay_compares_gp_variants(tmp_path: Path) -> None:
+    toy = write_toy_toml(tmp_path)
+    toy.write_text(toy.read_text() + "\n[gp]\nmaxiter_fit = 40\n")
     args = [
-        "replay", "--simulator", TOY, "--campaign-file", str(write_toy_toml(tmp_path)),
+        "replay", "--simulator", TOY, "--campaign-file", str(toy),
         "--budget", "6", "--batch", "2", "--channels", "2", "--seeds", "1",
         "--strategies", "gp[num_restarts=2,trust_length=off],sobol", "--jobs", "1",
         "--levels", "50",
@@ -51,6 +53,10 @@ def test_replay_compares_gp_variants(tmp_path: Path) -> None:
     assert result.exit_code == 0, (result.stderr, result.exception)
     assert "gp[num_restarts=2,trust_length=off]" in result.stdout
     assert "days to 50%" in result.stdout and "days to 90%" not in result.stdout
+    assert (
+        "gp rows ran with the campaign file's [gp] settings: maxiter_fit = 40"
+        in " ".join(result.stdout.split())
+    )
     summary = pd.read_csv(tmp_path / "sweep" / "summary.csv")
     assert list(summary["strategy"])[:2] == [
         "gp[num_restarts=2,trust_length=off]",

@@ -149,9 +149,11 @@ def test_variant_runs_are_logged_under_their_label(
 ) -> None:
     from mlflow import MlflowClient
 
+    toy = write_toy_toml(tmp_path)
+    toy.write_text(toy.read_text() + '\n[gp]\nmean = "constant"\n')
     result = run_sweep(
         TOY,
-        campaign_file=write_toy_toml(tmp_path),
+        campaign_file=toy,
         budget=6,
         batch=2,
         channels=2,
@@ -166,6 +168,8 @@ def test_variant_runs_are_logged_under_their_label(
     client = MlflowClient(tracking_uri=mlflow_tmp_store)
     parent = client.get_run(result.tracking.run_id)
     assert parent.data.params["strategies"] == "gp[num_restarts=2]"
+    assert parent.data.params["gp.mean"] == "constant"  # the file's [gp] table
+    assert result.gp_settings == {"mean": "constant"}
     assert "gp_num_restarts_2/hv_6_median" in parent.data.metrics
     children = client.search_runs(
         [parent.info.experiment_id],
