@@ -1,9 +1,11 @@
-"""What the lab expects of the cell before measuring: the mass balance of CELL.md.
+"""What the lab expects of the cell before measuring, from CELL.md.
 
-The ``gp`` strategy adds this expectation to the specific-energy model's mean
-(``[gp] prior = "campaigns.li2s_si.prior:expected"`` in ``campaign.toml``) and
-fits how the cells differ from it. It uses only the published figures of
-``shared/paper/CELL.md``, not the simulator's equations:
+The ``gp`` strategy adds this expectation to its outcome models' means (``[gp]
+prior = "campaigns.li2s_si.prior:expected"`` in ``campaign.toml``) and fits how
+the cells differ from it; a fitted weight per outcome scales each expectation.
+It uses only what ``shared/paper/CELL.md`` states, not the simulator's equations.
+
+Specific energy, the mass balance:
 
 - 827 mAh/g of Li2S at 1.0 mg/cm2 and an average voltage of 1.55 V (802 Wh/kg on
   Li2S + Si at the nominal point);
@@ -13,6 +15,14 @@ fits how the cells differ from it. It uses only the published figures of
   m_Si / m_Li2S = 0.5 x N/P (2.5 g of electrodes per g of Li2S at N/P 1.2);
 - N/P below 1 leaves too little Si for the lithium: the anode caps the capacity;
 - the objective counts 4 mg/cm2 of inactive mass besides the electrodes.
+
+Retention and safety, the lithium-plating cliff: "too little Si (N/P < 1) plates
+lithium, which costs retention and safety". Above it, the published cell: 68 %
+retention at cycle 100 (67.7 / 68.5 % at 1.0 / 2.5 mg/cm2) and a score of 80 (it
+passes the abuse tests: EUCAR levels about 1.4, 100 x (1 - 1.4 / 7)). Below it, a
+cell that plates behaves like the Li-metal cells that fail them (EUCAR about 3.5:
+a score of 50) and loses its capacity. The step is a logistic in N/P centred on 1
+with a width of 0.03 (a guess: plating sets in over a few hundredths of N/P).
 
 What it leaves out (the CoN content, the nitridation, the gel, fade, plating
 losses beyond the capacity cap) the GP learns from the measurements; the fitted
@@ -26,7 +36,14 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["electrode_energy_wh_kg", "expected", "specific_energy_wh_kg"]
+__all__ = [
+    "electrode_energy_wh_kg",
+    "expected",
+    "no_plating",
+    "retention_pct",
+    "safety_score",
+    "specific_energy_wh_kg",
+]
 
 Q_NOMINAL_MAH_G = 827.0  # first discharge at 1.0 mg/cm2, 0.2C
 V_AVERAGE = 1.55  # V, from 802 Wh/kg on Li2S + Si
@@ -36,6 +53,11 @@ LI2S_IN_CATHODE = 0.65
 SI_IN_ANODE = 0.624
 SI_PER_LI2S_PER_NP = 0.5  # m_Si / m_Li2S = 0.5 x N/P
 INACTIVE_MG_CM2 = 4.0  # current collectors, separator and gel, per cm2
+RETENTION_PCT = 68.0  # cycle 100, published cell
+SAFETY_PASSING = 80.0  # passes the abuse tests (EUCAR ~1.4)
+SAFETY_PLATING = 50.0  # like a Li-metal cell (EUCAR ~3.5)
+PLATING_NP = 1.0  # N/P below which lithium plates
+PLATING_WIDTH = 0.03  # N/P, width of the logistic step (a guess)
 
 
 def _capacity_mah_g(
@@ -66,6 +88,23 @@ def specific_energy_wh_kg(
     return np.asarray(per_li2s * L / (L * electrodes + INACTIVE_MG_CM2))
 
 
+def no_plating(np_ratio: ArrayLike) -> NDArray[np.float64]:
+    """1 well above N/P 1, 0 well below: the expected share of cells that do not plate."""
+    NP = np.asarray(np_ratio, dtype=float)
+    return np.asarray(1.0 / (1.0 + np.exp(-(NP - PLATING_NP) / PLATING_WIDTH)))
+
+
+def retention_pct(np_ratio: ArrayLike) -> NDArray[np.float64]:
+    """Expected capacity retention at cycle 100, %: 68 unless the cell plates."""
+    return np.asarray(RETENTION_PCT * no_plating(np_ratio))
+
+
+def safety_score(np_ratio: ArrayLike) -> NDArray[np.float64]:
+    """Expected safety score: 80 (passes), falling to 50 where the cell plates."""
+    ok = no_plating(np_ratio)
+    return np.asarray(SAFETY_PLATING + (SAFETY_PASSING - SAFETY_PLATING) * ok)
+
+
 def expected(settings: Mapping[str, ArrayLike]) -> dict[str, NDArray[np.float64]]:
     """The lab's expectation of the cell (the ``[gp] prior`` of the campaign).
 
@@ -74,10 +113,14 @@ def expected(settings: Mapping[str, ArrayLike]) -> dict[str, NDArray[np.float64]
             ``li2s_loading_mg_cm2`` (mg/cm2) and ``np_ratio`` (-).
 
     Returns:
-        ``{"specific_energy_wh_kg": array}``, Wh/kg.
+        ``specific_energy_wh_kg`` (Wh/kg), ``retention_pct`` (%) and
+        ``safety_score`` (0-100) arrays.
     """
+    np_ratio = settings["np_ratio"]
     return {
         "specific_energy_wh_kg": specific_energy_wh_kg(
-            settings["li2s_loading_mg_cm2"], settings["np_ratio"]
-        )
+            settings["li2s_loading_mg_cm2"], np_ratio
+        ),
+        "retention_pct": retention_pct(np_ratio),
+        "safety_score": safety_score(np_ratio),
     }

@@ -9,6 +9,8 @@ from campaigns.li2s_si.cell import SimulatedCell
 from campaigns.li2s_si.prior import (
     electrode_energy_wh_kg,
     expected,
+    retention_pct,
+    safety_score,
     specific_energy_wh_kg,
 )
 
@@ -45,6 +47,18 @@ def test_expected_takes_arrays_of_settings() -> None:
             "co_precursor_g": np.array([0.4, 0.57]),
         }
     )
-    assert set(out) == {"specific_energy_wh_kg"}
-    assert out["specific_energy_wh_kg"].shape == (2,)
-    assert np.all(np.isfinite(out["specific_energy_wh_kg"]))
+    assert set(out) == {"specific_energy_wh_kg", "retention_pct", "safety_score"}
+    for values in out.values():
+        assert values.shape == (2,) and np.all(np.isfinite(values))
+
+
+def test_plating_below_np_1_costs_retention_and_safety() -> None:
+    # CELL.md: the published cell keeps 67.7-68.5 % and passes the abuse tests
+    assert retention_pct(1.2) == pytest.approx(68.0, abs=0.1)
+    assert safety_score(1.2) == pytest.approx(80.0, abs=0.1)
+    # "too little Si (N/P < 1) plates lithium, which costs retention and safety"
+    assert retention_pct(0.9) < 5.0 and safety_score(0.9) < 52.0
+    assert retention_pct(1.0) == pytest.approx(34.0) and safety_score(1.0) == 65.0
+    np_ratio = np.linspace(0.9, 2.0, 12)
+    assert np.all(np.diff(retention_pct(np_ratio)) >= 0)
+    assert np.all(np.diff(safety_score(np_ratio)) >= 0)
