@@ -174,7 +174,30 @@ def _run_settings(
         "batch": config.batch,
         "channels": config.channels,
         "dense_points": n_points,
+        "gp_prior_source": _prior_source(definition),
     }
+
+
+def _prior_source(definition: CampaignDefinition) -> str | None:
+    """Hash of the source file of the campaign's ``[gp] prior`` (None: none).
+
+    The definition names the function; its code may change between runs, and
+    a resumed sweep must not mix runs of two expectations.
+    """
+    import hashlib
+    import inspect
+
+    from doe._paths import import_path
+
+    path = definition.gp_options.get("prior")
+    if path is None:
+        return None
+    try:
+        _, _, function = import_path(str(path))
+        source = inspect.getsource(inspect.getmodule(function) or function)
+    except (ImportError, OSError, TypeError):
+        return "unreadable"  # the replays will say why the prior cannot be loaded
+    return hashlib.sha256(source.encode()).hexdigest()[:12]
 
 
 def _check_out(out: Path, settings: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -177,3 +178,36 @@ def test_variant_runs_are_logged_under_their_label(
     )
     assert [c.data.tags["doe.strategy"] for c in children] == ["gp[num_restarts=2]"]
     assert children[0].info.run_name == "gp[num_restarts=2]-seed0"
+
+
+def test_a_changed_prior_function_is_another_sweep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = tmp_path / "labprior_v.py"
+    module.write_text(
+        "def expected(s):\n    return {'cost_eur': 1.0 + 8.0 * s['conc_mol_l']}\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    toy = write_toy_toml(tmp_path)
+    toy.write_text(toy.read_text() + '\n[gp]\nprior = "labprior_v:expected"\n')
+    options = dict(
+        campaign_file=toy,
+        budget=4,
+        batch=2,
+        channels=2,
+        seeds=1,
+        strategies=["sobol"],
+        out=tmp_path / "sweep",
+        jobs=1,
+        tracking=False,
+        dense_points=256,
+    )
+    first = run_sweep(TOY, **options)
+    settings = json.loads(first.files["settings"].read_text())
+    assert len(settings["gp_prior_source"]) == 12
+    assert run_sweep(TOY, **options).n_run == 0  # same code: resumed
+    module.write_text(
+        "def expected(s):\n    return {'cost_eur': 2.0 + 8.0 * s['conc_mol_l']}\n"
+    )
+    with pytest.raises(SweepSettingsError, match=r"other settings \(gp_prior_source: "):
+        run_sweep(TOY, **options)
