@@ -567,12 +567,15 @@ class Campaign:
 
         Returns:
             ``{outcome: {"r2", "coverage_95", "rmse", "n", "lengthscales",
-            "noise_std"}}``; empty while the model cannot be fitted (too few
-            measurements or constant outcomes).
+            "noise_std", "prior_weight"}}`` of the ``gp`` model with the
+            campaign's ``[gp]`` settings; empty while the model cannot be fitted
+            (too few measurements or constant outcomes).
         """
-        from doe.strategies import GPStrategy
+        from doe.strategies import GPStrategy, make_strategy
 
-        return GPStrategy(self.definition).diagnose(self.history())
+        strategy = make_strategy("gp", self.definition, device=self.device)
+        assert isinstance(strategy, GPStrategy)  # make_strategy's "gp"
+        return strategy.diagnose(self.history())
 
     def _values(self, outcomes: Mapping[str, float]) -> list[float]:
         return [outcomes[o.name] for o in self.definition.objectives]

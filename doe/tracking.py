@@ -107,7 +107,7 @@ _STATUS = {
     "abandoned": "KILLED",
 }
 _UNIT_WORDS = {"%": "pct", "/": "_per_", "°": "deg", "µ": "u", "²": "2", "³": "3"}
-_DIAGNOSTICS = ("loo_r2", "coverage_95", "rmse", "noise_std")
+_DIAGNOSTICS = ("loo_r2", "coverage_95", "rmse", "noise_std", "prior_weight")
 _ROUND_COUNTS = ("n_complete", "n_pending", "n_failed", "n_abandoned")
 _ROUND_NUMBERS = ("hypervolume", "fit_seconds", "acq_seconds", "acq_value")
 

@@ -576,6 +576,23 @@ class GPSurrogate:
             for name, gp in zip(self.outcome_names, self._gps(), strict=True)
         }
 
+    def prior_weights(self) -> dict[str, float]:
+        """The fitted weight of the lab's expectation, per outcome it covers.
+
+        About 1: the data agree with the expectation's shape; about 0: the data
+        ignore it; negative: they say the opposite.
+
+        Returns:
+            `{outcome name: weight}` (empty without a prior).
+        """
+        if self.prior is None:
+            return {}
+        return {
+            name: float(gp.mean_module.weight.detach().reshape(-1)[0])
+            for name, gp in zip(self.outcome_names, self._gps(), strict=True)
+            if name in self.prior.outcomes
+        }
+
     def noise(self) -> dict[str, float]:
         """Noise standard deviation per outcome, in natural units.
 

@@ -263,17 +263,30 @@ def _hypervolume_table(campaign: Campaign, report: dict[str, Any]) -> Group:
 def _quality_table(campaign: Campaign, report: dict[str, Any]) -> Table:
     d = campaign.definition
     table = Table(title="Model quality (leave-one-out)", title_justify="left")
-    for col in ("outcome", "n", "R²", "95% coverage", "RMSE"):
+    quality = report["model_quality"] or {}
+    weighted = any(q.get("prior_weight") is not None for q in quality.values())
+    columns = ["outcome", "n", "R²", "95% coverage", "RMSE"]
+    if weighted:  # how much the data trust the lab's expectation ([gp] prior)
+        columns.append("prior weight")
+    for col in columns:
         table.add_column(col, justify="left" if col == "outcome" else "right")
-    for name, q in (report["model_quality"] or {}).items():
+    for name, q in quality.items():
         unit = d.outcome_unit(name)
         coverage = q.get("coverage_95")
-        table.add_row(
+        row = [
             name,
             fmt_value(q.get("n")),
             fmt_value(q.get("r2"), 3),
             "-" if coverage is None else f"{100 * float(coverage):.0f}%",
             f"{fmt_value(q.get('rmse'), 3)} {unit}",
+        ]
+        if weighted:
+            row.append(fmt_value(q.get("prior_weight"), 2))
+        table.add_row(*row)
+    if weighted:
+        table.caption = (
+            "prior weight: the fitted weight of the campaign's expectation ([gp] "
+            "prior); about 1: the data agree with it, about 0: they ignore it."
         )
     return table
 

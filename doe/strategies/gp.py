@@ -621,6 +621,7 @@ def _diagnostics(sur: Any) -> dict[str, dict[str, Any]]:
     """Leave-one-out quality, lengthscales and noise of a fitted surrogate."""
     loo = sur.loo_cv()
     scales, noise = sur.lengthscales(), sur.noise()
+    weights = sur.prior_weights()
     return {
         name: {
             "r2": _finite_or_none(res.r2),
@@ -629,6 +630,9 @@ def _diagnostics(sur: Any) -> dict[str, dict[str, Any]]:
             "n": int(res.n),
             "lengthscales": [round(float(v), 5) for v in scales[name]],
             "noise_std": _finite_or_none(noise[name]),
+            "prior_weight": (
+                _finite_or_none(weights[name]) if name in weights else None
+            ),
         }
         for name, res in loo.items()
     }

@@ -303,6 +303,7 @@ def test_model_quality_reports_loo_per_outcome(campaign: Campaign) -> None:
     assert quality["cost_eur"]["n"] == 8
     assert quality["cost_eur"]["r2"] > 0.5
     assert 0.0 <= quality["yield_pct"]["coverage_95"] <= 1.0
+    assert quality["cost_eur"]["prior_weight"] is None  # no [gp] prior
 
 
 def test_a_database_without_a_ledger_is_named(tmp_path) -> None:

@@ -356,8 +356,12 @@ def test_a_campaign_prior_goes_into_the_outcome_models(
     sur, _, _ = strat._fit(problem, seed=0)
     assert sur.prior is not None and sur.prior.name == PRIOR
     assert sur.prior.outcomes == ("yield_pct", "cost_eur")  # model order
-    weight = sur.model.models[1].mean_module.weight.item()
-    assert 0.5 < weight < 1.5  # the cost expectation is exact
+    weights = sur.prior_weights()
+    assert set(weights) == {"yield_pct", "cost_eur"}
+    assert 0.5 < weights["cost_eur"] < 1.5  # the cost expectation is exact
+    quality = strat.diagnose(history)
+    assert quality["cost_eur"]["prior_weight"] == pytest.approx(weights["cost_eur"])
+    assert quality["purity_pct"]["prior_weight"] is None
     props = strat.propose(_history(d, 8, pending=1), 2)
     assert [p.info["reason"] for p in props] == ["model: LogEHVI"] * 2
     plain = GPStrategy(

@@ -47,8 +47,10 @@ def test_a_right_shaped_prior_predicts_far_better_than_none() -> None:
         )
         # measured with 10 points: rmse 2-6 with the prior, 16-87 without
         assert _rmse(with_prior, test, truth) < 0.5 * _rmse(plain, test, truth)
-    weight = with_prior.model.models[0].mean_module.weight.item()
-    assert 0.5 < weight < 2.0  # the data's shape is the prior's, scaled
+    weights = with_prior.prior_weights()
+    assert set(weights) == {"energy"}  # "other" has no expectation
+    assert 0.5 < weights["energy"] < 2.0  # the data's shape is the prior's, scaled
+    assert plain.prior_weights() == {}
 
 
 def test_joint_model_list_model_and_reload_agree(tmp_path: Path) -> None:

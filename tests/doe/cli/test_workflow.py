@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -322,6 +323,11 @@ def test_status_model_quality(storage: str) -> None:
     from doe.space import format_number
 
     assert f"│ {format_number(quality['retention_pct']['r2'], 3)} │" in table
+    # the cell file's [gp] prior covers all three objectives: their weights show
+    assert all(isinstance(quality[k]["prior_weight"], float) for k in OBJECTIVES)
+    assert "prior weight" in table
+    weight = format_number(quality["specific_energy_wh_kg"]["prior_weight"], 2)
+    assert re.search(rf"│\s+{re.escape(weight)} │\n", table)  # the last column
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
