@@ -19,6 +19,7 @@ columns are the model's error on the true Pareto set.
 
 Usage: python -m bench.ceiling [--simulator li2s_si] [--campaign-file F] [--n 40,80]
        [--picks 30] [--seeds 3] [--candidates 20000] [--noise on,off] [--jobs 2]
+       [--mean constant|quadratic] [--prior on|off]
 """
 
 from __future__ import annotations
@@ -41,10 +42,13 @@ def ceiling_row(
     noise: bool,
     campaign_file: str | None = None,
     mean: str | None = None,
+    prior: bool | None = None,
 ) -> dict[str, float | int | str | bool]:
     """One fit: the true hypervolume fraction of ``picks`` model-chosen settings.
 
-    ``mean`` is the GPs' prior mean (default: the ``gp`` strategy's).
+    ``mean`` is the GPs' prior mean and ``prior`` whether the campaign's ``[gp]
+    prior`` (the lab's expectation) is used; by default, as the campaign's ``gp``
+    strategy does.
     """
     import torch
 
@@ -84,11 +88,20 @@ def ceiling_row(
         Y = np.column_stack([true[k] for k in names])[keep]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if mean is None:
-            from doe.strategies import GPSettings
+        from doe.strategies import GPSettings
+        from doe.strategies.gp import CampaignExpectation, load_prior
 
-            mean = GPSettings().mean
-        sur = fit_gp(X[keep], Y, outcome_names=names, seed=seed, mean=mean)
+        settings = GPSettings(**definition.gp_options)
+        mean = settings.mean if mean is None else mean
+        expectation = None
+        if settings.prior is not None and prior is not False:
+            path = settings.prior
+            expectation = CampaignExpectation(
+                load_prior(path), definition, path
+            ).prior_model(X[keep], names)
+        sur = fit_gp(
+            X[keep], Y, outcome_names=names, seed=seed, mean=mean, prior=expectation
+        )
 
     pool = space.sobol(candidates, seed=10_000 + seed)
     pool_rows = space.decode(pool)
@@ -175,6 +188,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         choices=["constant", "quadratic"],
         help="GP prior mean (default: the gp strategy's)",
     )
+    ap.add_argument(
+        "--prior",
+        default=None,
+        choices=["on", "off"],
+        help="the campaign's [gp] prior, the lab's expectation (default: on when "
+        "the campaign sets one)",
+    )
     args = ap.parse_args(argv)
     ns = [int(v) for v in args.n.split(",")]
     noises = [v.strip() == "on" for v in args.noise.split(",")]
@@ -189,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             nz,
             args.campaign_file,
             args.mean,
+            None if args.prior is None else args.prior == "on",
         )
         for nz in noises
         for n in ns

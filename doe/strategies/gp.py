@@ -211,6 +211,17 @@ class CampaignExpectation:
             )
         return covered
 
+    def prior_model(self, X: np.ndarray, names: list[str]) -> Any:
+        """A `surrogates.PriorModel` of the modelled outcomes (``names``) it covers.
+
+        Raises:
+            InvalidArgumentError: As `covered`.
+        """
+        from surrogates import PriorModel
+
+        covered = self.covered(X, names)
+        return PriorModel(self.columns(covered), tuple(covered), name=self.path)
+
     def columns(self, names: list[str]) -> Callable[[np.ndarray], np.ndarray]:
         """``X -> N x k`` array of the expectation of ``names``, in that order."""
 
@@ -405,12 +416,10 @@ class GPStrategy(_HistorySampler):
         """
         if self._expected is None:
             return None
-        from surrogates import PriorModel
-
-        path = str(self.settings.prior)
-        expected = CampaignExpectation(self._expected, self.definition, path)
-        covered = expected.covered(problem.X, problem.outcome_names)
-        return PriorModel(expected.columns(covered), tuple(covered), name=path)
+        expected = CampaignExpectation(
+            self._expected, self.definition, str(self.settings.prior)
+        )
+        return expected.prior_model(problem.X, problem.outcome_names)
 
     def _known_noise(self, problem: _Problem, n: int) -> np.ndarray | None:
         """`n x m` noise variances from the objectives' ``noise_sd`` (NaN: infer)."""

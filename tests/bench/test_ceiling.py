@@ -54,3 +54,16 @@ def test_noisy_rows_drop_failed_builds_and_the_table_has_one_line_per_setting(
     )  # fmt: skip
     out = capsys.readouterr().out
     assert "model picks" in out and "best possible" in out and " off " in out
+
+
+def test_the_campaign_prior_is_used_unless_switched_off(tmp_path: Path) -> None:
+    toml = write_toy_toml(tmp_path)
+    toml.write_text(
+        toml.read_text() + '\n[gp]\nprior = "tests.doe.priors:toy_expected"\n'
+    )
+    on = ceiling_row(TOY, 8, 4, 0, 1000, True, str(toml))
+    off = ceiling_row(TOY, 8, 4, 0, 1000, True, str(toml), prior=False)
+    # Measured: the exact cost expectation cuts the cost error on the true Pareto
+    # set from 0.65 to 0.19 EUR, and the rough yield one from 2.2 to 1.1 %.
+    assert float(on["rmse cost_eur"]) < 0.5 * float(off["rmse cost_eur"])
+    assert float(on["rmse yield_pct"]) < float(off["rmse yield_pct"])
