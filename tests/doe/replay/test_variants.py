@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -22,6 +23,23 @@ from doe.replay import (
 from tests.doe.replay import write_toy_toml
 
 TOY = "tests.doe.replay:ToyLab"
+
+
+def _sweep(toy: Path, out: Path, **kwargs: Any) -> Any:
+    """A tiny sweep of the toy lab: 6 experiments, 1 seed, no tracking."""
+    options: dict[str, Any] = {
+        "campaign_file": toy,
+        "budget": 6,
+        "batch": 2,
+        "channels": 2,
+        "seeds": 1,
+        "out": out,
+        "jobs": 1,
+        "tracking": False,
+        "dense_points": 256,
+    }
+    options.update(kwargs)
+    return run_sweep(TOY, **options)
 
 
 def test_a_plain_name_is_its_own_label() -> None:
@@ -119,19 +137,7 @@ def test_a_sweep_compares_variants_in_one_table(tmp_path: Path) -> None:
     toy = write_toy_toml(tmp_path)
     out = tmp_path / "sweep"
     strategies = ["sobol", "gp[num_restarts=2]", "gp[ num_restarts = 2 ]"]
-    result = run_sweep(
-        TOY,
-        campaign_file=toy,
-        budget=6,
-        batch=2,
-        channels=2,
-        seeds=1,
-        strategies=strategies,
-        out=out,
-        jobs=1,
-        tracking=False,
-        dense_points=256,
-    )
+    result = _sweep(toy, out, strategies=strategies)
     summary = pd.read_csv(result.files["summary"])
     assert list(summary["strategy"]) == [
         "sobol",
@@ -152,18 +158,8 @@ def test_variant_runs_are_logged_under_their_label(
 
     toy = write_toy_toml(tmp_path)
     toy.write_text(toy.read_text() + '\n[gp]\nmean = "constant"\n')
-    result = run_sweep(
-        TOY,
-        campaign_file=toy,
-        budget=6,
-        batch=2,
-        channels=2,
-        seeds=1,
-        strategies=["gp[num_restarts=2]"],
-        out=tmp_path / "sweep",
-        jobs=1,
-        tracking=True,
-        dense_points=256,
+    result = _sweep(
+        toy, tmp_path / "sweep", strategies=["gp[num_restarts=2]"], tracking=True
     )
     assert result.tracking is not None
     client = MlflowClient(tracking_uri=mlflow_tmp_store)
@@ -190,24 +186,13 @@ def test_a_changed_prior_function_is_another_sweep(
     monkeypatch.syspath_prepend(str(tmp_path))
     toy = write_toy_toml(tmp_path)
     toy.write_text(toy.read_text() + '\n[gp]\nprior = "labprior_v:expected"\n')
-    options = dict(
-        campaign_file=toy,
-        budget=4,
-        batch=2,
-        channels=2,
-        seeds=1,
-        strategies=["sobol"],
-        out=tmp_path / "sweep",
-        jobs=1,
-        tracking=False,
-        dense_points=256,
-    )
-    first = run_sweep(TOY, **options)
+    first = _sweep(toy, tmp_path / "sweep", strategies=["sobol"])
     settings = json.loads(first.files["settings"].read_text())
     assert len(settings["gp_prior_source"]) == 12
-    assert run_sweep(TOY, **options).n_run == 0  # same code: resumed
+    again = _sweep(toy, tmp_path / "sweep", strategies=["sobol"])
+    assert again.n_run == 0  # same code: resumed
     module.write_text(
         "def expected(s):\n    return {'cost_eur': 2.0 + 8.0 * s['conc_mol_l']}\n"
     )
     with pytest.raises(SweepSettingsError, match=r"other settings \(gp_prior_source: "):
-        run_sweep(TOY, **options)
+        _sweep(toy, tmp_path / "sweep", strategies=["sobol"])
