@@ -61,6 +61,26 @@ def write_toy_toml(folder: Path) -> Path:
     return path
 
 
+def toy_sweep(toy_file: Path, out: Path, **kwargs: Any) -> Any:
+    """A small sweep of the toy lab (8 experiments, 2 seeds, sobol and random)."""
+    from doe.replay import run_sweep
+
+    options: dict[str, Any] = {
+        "campaign_file": toy_file,
+        "budget": 8,
+        "batch": 2,
+        "channels": 4,
+        "seeds": 2,
+        "strategies": ["sobol", "random"],
+        "out": out,
+        "jobs": 1,
+        "tracking": False,
+        "dense_points": 256,
+    }
+    options.update(kwargs)
+    return run_sweep("tests.doe.replay:ToyLab", **options)
+
+
 def toy_truth(temp_c: float, conc_mol_l: float) -> dict[str, float]:
     """A smooth toy lab: yield peaks at 60 C, cost grows with concentration."""
     return {

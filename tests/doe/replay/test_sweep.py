@@ -17,10 +17,9 @@ from doe.replay import (
     SweepSettingsError,
     resolve_simulator,
     run_replay,
-    run_sweep,
     true_front,
 )
-from tests.doe.replay import write_toy_toml
+from tests.doe.replay import toy_sweep, write_toy_toml
 
 TOY = "tests.doe.replay:ToyLab"
 
@@ -28,23 +27,6 @@ TOY = "tests.doe.replay:ToyLab"
 @pytest.fixture(name="toy_file")
 def fixture_toy_file(tmp_path: Path) -> Path:
     return write_toy_toml(tmp_path)
-
-
-def _toy_sweep(toy_file: Path, out: Path, **kwargs: Any) -> Any:
-    options: dict[str, Any] = {
-        "campaign_file": toy_file,
-        "budget": 8,
-        "batch": 2,
-        "channels": 4,
-        "seeds": 2,
-        "strategies": ["sobol", "random"],
-        "out": out,
-        "jobs": 1,
-        "tracking": False,
-        "dense_points": 256,
-    }
-    options.update(kwargs)
-    return run_sweep(TOY, **options)
 
 
 def test_an_interrupted_sweep_resumes_and_only_missing_runs_are_recomputed(
@@ -60,7 +42,7 @@ def test_an_interrupted_sweep_resumes_and_only_missing_runs_are_recomputed(
 
     monkeypatch.setattr(sweep_module, "run_replay", counting)
     events: list[SweepProgress] = []
-    first = _toy_sweep(toy_file, out, progress=events.append)
+    first = toy_sweep(toy_file, out, progress=events.append)
     assert sorted(calls) == [("random", 0), ("random", 1), ("sobol", 0), ("sobol", 1)]
     assert first.n_run == 4 and first.n_skipped == 0
     assert events[0] == SweepProgress(4, 0, 0) and events[-1].done == 4
@@ -70,23 +52,23 @@ def test_an_interrupted_sweep_resumes_and_only_missing_runs_are_recomputed(
 
     (out / "runs" / "sobol-1.csv").unlink()  # as if interrupted before it finished
     calls.clear()
-    second = _toy_sweep(toy_file, out)
+    second = toy_sweep(toy_file, out)
     assert calls == [("sobol", 1)]
     assert second.n_run == 1 and second.n_skipped == 3
     pd.testing.assert_frame_equal(second.trajectories, first.trajectories)
 
     calls.clear()
-    more = _toy_sweep(toy_file, out, seeds=3, strategies=["sobol"])
+    more = toy_sweep(toy_file, out, seeds=3, strategies=["sobol"])
     assert calls == [("sobol", 2)]  # more seeds reuse the finished runs
     assert set(more.trajectories["seed"]) == {0, 1, 2}
     with pytest.raises(SweepSettingsError, match=r"other settings \(budget: 8 -> 6\)"):
-        _toy_sweep(toy_file, out, budget=6)
+        toy_sweep(toy_file, out, budget=6)
 
 
 def test_sweep_writes_table_plots_and_csv(toy_file: Path, tmp_path: Path) -> None:
     import matplotlib.image
 
-    result = _toy_sweep(toy_file, tmp_path / "sweep", budgets=[4, 8])
+    result = toy_sweep(toy_file, tmp_path / "sweep", budgets=[4, 8])
     files = result.files
     summary = pd.read_csv(files["summary"])
     assert list(summary["strategy"]) == ["sobol", "random", "best possible set"]
@@ -120,13 +102,13 @@ def test_sweep_writes_table_plots_and_csv(toy_file: Path, tmp_path: Path) -> Non
     settings = json.loads(files["settings"].read_text())
     assert settings["budget"] == 8 and settings["simulator"] == TOY
     # other lab-days levels change the reports only: the runs are reused
-    again = _toy_sweep(toy_file, tmp_path / "sweep", budgets=[4, 8], levels=[0.5, 0.8])
+    again = toy_sweep(toy_file, tmp_path / "sweep", budgets=[4, 8], levels=[0.5, 0.8])
     assert again.n_run == 0 and again.levels == (0.5, 0.8)
     assert {"days_to_50_median", "days_to_80_median"} <= set(again.summary.columns)
     assert "days_to_90_median" not in again.summary.columns
     for bad in ([0.0], [1.5], []):
         with pytest.raises(SweepSettingsError, match="Levels must be fractions"):
-            _toy_sweep(toy_file, tmp_path / "sweep", levels=bad)
+            toy_sweep(toy_file, tmp_path / "sweep", levels=bad)
 
 
 def test_sweep_logs_a_parent_run_and_one_nested_run_per_replay(
@@ -135,7 +117,7 @@ def test_sweep_logs_a_parent_run_and_one_nested_run_per_replay(
     from mlflow import MlflowClient
 
     uri = mlflow_tmp_store  # the session's temporary store ($MLFLOW_TRACKING_URI)
-    result = _toy_sweep(toy_file, tmp_path / "sweep", tracking=True)
+    result = toy_sweep(toy_file, tmp_path / "sweep", tracking=True)
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name("replay-toy-lab")
     assert exp is not None and result.tracking is not None
@@ -172,7 +154,7 @@ def test_sweep_on_a_local_dask_cluster_matches_joblib(
 ) -> None:
     from distributed import LocalCluster
 
-    local = _toy_sweep(toy_file, tmp_path / "joblib")
+    local = toy_sweep(toy_file, tmp_path / "joblib")
     with LocalCluster(
         n_workers=2,
         threads_per_worker=1,
@@ -180,7 +162,7 @@ def test_sweep_on_a_local_dask_cluster_matches_joblib(
         host="127.0.0.1",
         dashboard_address=None,
     ) as cluster:
-        remote = _toy_sweep(
+        remote = toy_sweep(
             toy_file,
             tmp_path / "dask",
             backend="dask",
@@ -189,7 +171,7 @@ def test_sweep_on_a_local_dask_cluster_matches_joblib(
     assert remote.n_run == 4
     pd.testing.assert_frame_equal(remote.trajectories, local.trajectories)
     with pytest.raises(SweepSettingsError, match="needs the scheduler's address"):
-        _toy_sweep(toy_file, tmp_path / "x", backend="dask")
+        toy_sweep(toy_file, tmp_path / "x", backend="dask")
 
 
 # Measured on this checkout (2 cores) with the campaign as it is (initial design 10),

@@ -20,26 +20,14 @@ from doe.replay import (
     run_sweep,
     split_strategies,
 )
-from tests.doe.replay import write_toy_toml
+from tests.doe.replay import toy_sweep, write_toy_toml
 
 TOY = "tests.doe.replay:ToyLab"
 
 
 def _sweep(toy: Path, out: Path, **kwargs: Any) -> Any:
-    """A tiny sweep of the toy lab: 6 experiments, 1 seed, no tracking."""
-    options: dict[str, Any] = {
-        "campaign_file": toy,
-        "budget": 6,
-        "batch": 2,
-        "channels": 2,
-        "seeds": 1,
-        "out": out,
-        "jobs": 1,
-        "tracking": False,
-        "dense_points": 256,
-    }
-    options.update(kwargs)
-    return run_sweep(TOY, **options)
+    """A tiny sweep of the toy lab: 6 experiments, 2 channels, 1 seed."""
+    return toy_sweep(toy, out, **{"budget": 6, "channels": 2, "seeds": 1, **kwargs})
 
 
 def test_a_plain_name_is_its_own_label() -> None:
