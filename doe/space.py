@@ -144,14 +144,18 @@ class Parameter:
             return np.asarray((np.log(values) - lo) / (hi - lo))
         return np.asarray((values - self.low) / (self.high - self.low))
 
-    def decode(self, unit: np.ndarray) -> np.ndarray:
-        """Map [0, 1] to natural values, snapping to the step grid when declared."""
+    def decode(self, unit: np.ndarray, *, snap: bool = True) -> np.ndarray:
+        """Map [0, 1] to natural values, snapping to the step grid when declared.
+
+        ``snap=False`` leaves values between the steps (a smooth map, for finite
+        differences).
+        """
         unit = np.clip(np.asarray(unit, dtype=float), 0.0, 1.0)
         if self.log:
             lo, hi = math.log(self.low), math.log(self.high)
             return np.clip(np.exp(lo + unit * (hi - lo)), self.low, self.high)
         values = self.low + unit * (self.high - self.low)
-        if self.step is not None:
+        if self.step is not None and snap:
             values = self.low + np.round((values - self.low) / self.step) * self.step
             values = np.clip(values, self.low, self.high)
         return values

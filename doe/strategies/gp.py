@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -153,15 +152,10 @@ class CampaignExpectation:
 
     def settings(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """Unit-cube rows (`N x d`) as ``{knob: array}`` in natural units."""
-        out = {}
-        for i, p in enumerate(self.definition.space.parameters):
-            u = np.clip(X[:, i], 0.0, 1.0)
-            if p.log:
-                lo, hi = math.log(p.low), math.log(p.high)
-                out[p.name] = np.exp(lo + u * (hi - lo))
-            else:
-                out[p.name] = p.low + u * (p.high - p.low)
-        return out
+        return {
+            p.name: p.decode(X[:, i], snap=False)
+            for i, p in enumerate(self.definition.space.parameters)
+        }
 
     def evaluate(self, X: np.ndarray) -> Mapping[str, Any]:
         """The function's ``{outcome: array}`` at unit-cube rows, checked.

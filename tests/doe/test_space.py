@@ -43,6 +43,13 @@ def test_step_snaps_decoded_values(space: SearchSpace) -> None:
     assert row["layers"] in (3.0, 5.0)
 
 
+def test_decode_without_snapping_is_smooth_between_steps() -> None:
+    layers = Parameter("layers", 1.0, 9.0, unit="-", step=2.0)
+    assert layers.decode(np.array([0.3]))[0] == 3.0  # 3.4 snaps to the grid
+    assert layers.decode(np.array([0.3]), snap=False)[0] == pytest.approx(3.4)
+    assert layers.decode(np.array([1.2]), snap=False)[0] == 9.0  # still clipped
+
+
 def test_validate_returns_floats_in_order(space: SearchSpace) -> None:
     out = space.validate({"layers": "3", "temp_c": 400, "conc_mol_l": 0.5})
     assert list(out) == ["temp_c", "conc_mol_l", "layers"]
