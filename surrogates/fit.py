@@ -114,8 +114,9 @@ def fit_gp(
             ``"quadratic"``, a trend quadratic in each input whose coefficients are
             fitted with the hyperparameters (`surrogates.means.QuadraticMean`).
         prior: What the lab expects of some outcomes (`surrogates.PriorModel`):
-            each covered outcome's mean adds the expectation, standardised over
-            the training inputs, times a fitted weight; the GP models the rest.
+            each covered outcome's mean adds the expectation (centred over the
+            training inputs, in the outcome's standardised units) times a fitted
+            weight, 1 being the expectation as given; the GP models the rest.
             None (the default) uses ``mean`` alone.
 
     Returns:

@@ -173,8 +173,9 @@ class PriorMean(Mean):  # type: ignore[misc]  # gpytorch ships no type hints
 
     The base is the usual trend (`QuadraticMean` or a constant); ``prior_j`` is
     the `PriorModel`'s column for this GP's outcome (none: the base alone),
-    standardised by its mean and spread over the training inputs, so the weight
-    ``w`` is near 1 when the expectation has the data's shape.
+    centred on its mean over the training inputs and divided by the spread the
+    GP standardises the outcome's measurements by, so the weight ``w`` is 1 when
+    the cells follow the expectation in natural units (see `make_mean`).
 
     Args:
         prior: The lab's expectation.
@@ -258,25 +259,39 @@ def make_mean(
     prior: PriorModel | None = None,
     columns: Sequence[int] = (),
     train_X: Tensor | None = None,
+    train_Y: Tensor | None = None,
     bounds: Tensor | None = None,
 ) -> Mean | None:
     """The mean module for ``mean`` (None: BoTorch's default constant mean).
 
     With a ``prior``, a `PriorMean` on that trend: ``columns`` gives each outcome's
-    prior column (-1: none), standardised over ``train_X`` (within ``bounds``).
+    prior column (-1: none). Each column is centred on its mean over ``train_X``
+    (within ``bounds``) and divided by the spread of its outcome's measurements
+    (``train_Y``, `n x len(columns)`, natural units): the GP standardises its
+    outcome by that spread, so a weight of 1 is the expectation in natural units.
+
+    Why not the expectation's own spread over the measured settings: where the
+    measurements sit where the expectation is flat (a campaign that has only
+    measured cells above the plating cliff), that spread is about zero, the
+    standardised cliff becomes hundreds of standard deviations deep, and a
+    weight the data cannot pin down flips it into cells predicted at 120 %
+    retention.
     """
     base = QuadraticMean(d, batch_shape) if check_mean(mean) == "quadratic" else None
     if prior is None:
         return base
-    if train_X is None or bounds is None:
-        raise ValueError("make_mean: a prior needs train_X and bounds.")
+    if train_X is None or train_Y is None or bounds is None:
+        raise ValueError("make_mean: a prior needs train_X, train_Y and bounds.")
     if base is None:
         base = ConstantMean(batch_shape=batch_shape)
     flat = train_X.detach().reshape(-1, train_X.shape[-1]).cpu().numpy()
     values = torch.as_tensor(prior(flat), dtype=train_X.dtype)
     centre = values.mean(0)
-    spread = values.std(0) if values.shape[0] > 1 else torch.ones_like(centre)
-    scale = torch.where(spread > 0, spread, torch.ones_like(spread))
+    scale = torch.ones_like(centre)
+    Y = train_Y.detach().reshape(-1, train_Y.shape[-1]).cpu().to(train_X.dtype)
+    for j, column in enumerate(columns):
+        if column >= 0:
+            scale[column] = _spread(Y[:, j])
     module = PriorMean(
         prior,
         columns,
@@ -287,3 +302,12 @@ def make_mean(
         batch_shape=batch_shape,
     )
     return module.to(train_X)
+
+
+def _spread(y: Tensor) -> Tensor:
+    """The standard deviation `Standardize` divides an outcome by (1 when flat)."""
+    y = y[torch.isfinite(y)]
+    if y.numel() < 2:
+        return torch.ones((), dtype=y.dtype)
+    sd = y.std()
+    return sd if sd >= 1e-8 else torch.ones_like(sd)

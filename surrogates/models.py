@@ -321,7 +321,7 @@ def build_outcome_gp(
             ard_num_dims=d, use_rbf_kernel=False
         ),
         mean_module=_mean_module(
-            mean, data.X, d, prior=prior, names=[data.name], bounds=bounds
+            mean, data.X, data.Y, d, prior=prior, names=[data.name], bounds=bounds
         ),
         outcome_transform=Standardize(m=1),
         input_transform=Normalize(d=d, bounds=bounds),
@@ -352,6 +352,7 @@ def build_model_list(
 def _mean_module(
     mean: str,
     X: Tensor,
+    Y: Tensor,
     d: int,
     batch_shape: torch.Size = torch.Size(),  # noqa: B008
     *,
@@ -364,7 +365,14 @@ def _mean_module(
         for n in names
     ]
     module = make_mean(
-        mean, d, batch_shape, prior=prior, columns=columns, train_X=X, bounds=bounds
+        mean,
+        d,
+        batch_shape,
+        prior=prior,
+        columns=columns,
+        train_X=X,
+        train_Y=Y,
+        bounds=bounds,
     )
     return None if module is None else module.to(X)
 
@@ -413,6 +421,7 @@ def build_joint_model(
         mean_module=_mean_module(
             mean,
             first.X,
+            torch.cat([part.Y for part in parts], dim=-1),
             d,
             torch.Size([m]),
             prior=prior,

@@ -49,7 +49,8 @@ def test_a_right_shaped_prior_predicts_far_better_than_none() -> None:
         assert _rmse(with_prior, test, truth) < 0.5 * _rmse(plain, test, truth)
     weights = with_prior.prior_weights()
     assert set(weights) == {"energy"}  # "other" has no expectation
-    assert 0.5 < weights["energy"] < 2.0  # the data's shape is the prior's, scaled
+    # the data are 1.3 x the expectation, and the weight is in natural units
+    assert 1.1 < weights["energy"] < 1.5
     assert plain.prior_weights() == {}
 
 
@@ -97,6 +98,32 @@ def test_the_posterior_mean_gradient_includes_the_prior() -> None:
             f = sur.model.models[0].posterior
             num.append(float((f(up).mean - f(down).mean).sum()) / (2 * h))
     np.testing.assert_allclose(x.grad.numpy()[0], num, rtol=1e-3, atol=1e-2)
+
+
+def _plating(X: np.ndarray) -> np.ndarray:
+    """68 above x0 = 0.3, about 0 below it: a cliff like the cell's plating."""
+    return 68.0 / (1.0 + np.exp(-(X[:, 0] - 0.3) / 0.02))
+
+
+@pytest.mark.parametrize("mean", ["constant", "quadratic"])
+def test_an_expectation_flat_over_the_data_keeps_its_cliff_beyond_them(
+    mean: str,
+) -> None:
+    # Every cell measured above the cliff, where the expectation is flat: the fit
+    # cannot learn the cliff's depth, so it must keep the expectation's (in natural
+    # units), not blow it up by the expectation's near-zero spread over the data
+    # (it predicted 90-120 % retention below the cliff before the fix).
+    prior = PriorModel(lambda X: _plating(X)[:, None], ("retention",), name="p")
+    rng = np.random.default_rng(4)
+    X = np.column_stack([0.5 + 0.5 * rng.random(20), rng.random(20)])
+    Y = 60.0 + 15.0 * X[:, 1] + rng.normal(0.0, 2.0, 20)
+    sur = fit_gp(X, Y[:, None], outcome_names=["retention"], mean=mean, prior=prior)
+    below = np.column_stack([np.full(5, 0.1), np.linspace(0.0, 1.0, 5)])
+    with torch.no_grad():
+        mean_below = sur.predict(torch.as_tensor(below))[0][:, 0].numpy()
+    expected = 60.0 + 15.0 * below[:, 1] - 68.0  # the data's trend, down the cliff
+    assert np.all(np.abs(mean_below - expected) < 25.0), mean_below
+    assert 0.5 < sur.prior_weights()["retention"] < 1.5  # stays near its prior, 1
 
 
 @pytest.mark.parametrize(
