@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -65,6 +65,13 @@ class History:
             [[float(t[1].get(n, np.nan)) for n in names] for t in self.complete],
             dtype=float,
         ).reshape(len(self.complete), len(names))
+
+    def with_pending(self, proposals: Sequence[Proposal]) -> History:
+        """This history with ``proposals`` added as pending (a batch in the making)."""
+        added = tuple((dict(p.params), {"provenance": dict(p.info)}) for p in proposals)
+        return replace(
+            self, pending=self.pending + added, n_total=self.n_total + len(added)
+        )
 
     def data_hash(self) -> str:
         """Hash (12 hex digits) of the measured data and failures the model sees."""

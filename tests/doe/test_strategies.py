@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,38 @@ def test_initial_design_is_space_filling(definition: CampaignDefinition) -> None
     props = GPStrategy(definition, settings=FAST).propose(_history(definition, 1), 3)
     assert all(p.info["reason"].startswith("initial design") for p in props)
     assert len({tuple(p.params.values()) for p in props}) == 3
+
+
+def _design_point(row: dict[str, float]) -> tuple[dict[str, float], dict]:
+    return row, {"provenance": {"reason": "initial design: 0 of 4 measured"}}
+
+
+def test_the_model_takes_over_once_the_design_is_suggested(
+    definition: CampaignDefinition,
+) -> None:
+    # A lab with many channels: 4 design points measured, 4 still running. The
+    # design (8 points) is all suggested, so the model proposes; it used to ask
+    # for space-filling points until 8 results were back.
+    d = CampaignDefinition.from_dict({**definition.to_dict(), "initial_design": 8})
+    rows = d.space.decode(d.space.sobol(8, seed=11))
+    complete = tuple((r, toy_outcomes(r), {}) for r in rows[:4])
+    running = tuple(_design_point(r) for r in rows[4:])
+    h = History(definition=d, complete=complete, pending=running, n_total=8)
+    props = GPStrategy(d, settings=FAST).propose(h, 2)
+    assert [p.info["reason"] for p in props] == ["model: LogEHVI"] * 2
+    # one design point still missing: it comes first, and the model sees it pending
+    h = replace(h, pending=running[:3], n_total=7)
+    props = GPStrategy(d, settings=FAST).propose(h, 3)
+    reasons = [p.info["reason"] for p in props]
+    assert reasons == ["initial design: 4 of 8 space-filling points measured"] + [
+        "model: LogEHVI"
+    ] * 2
+    assert len({tuple(p.params.values()) for p in props}) == 3
+    # model-proposed pending points do not count towards the design
+    h = replace(h, pending=tuple((r, {}) for r in rows[4:7]))
+    props = GPStrategy(d, settings=FAST).propose(h, 2)
+    assert props[0].info["reason"].startswith("initial design")
+    assert props[1].info["reason"].startswith("initial design")
 
 
 def test_model_proposals_carry_provenance(definition: CampaignDefinition) -> None:
@@ -128,11 +161,10 @@ def test_all_failed_keeps_filling_the_space_and_says_why(
     d = CampaignDefinition.from_dict({**definition.to_dict(), "initial_design": 1})
     h = History(definition=d, failed=tuple((r, {}) for r in rows), n_total=6)
     props = GPStrategy(d, settings=FAST).propose(h, 2)
-    assert all(
-        p.info["reason"]
-        == "initial design: 0 of 1 space-filling points measured, 6 failed"
-        for p in props
-    )
+    assert [p.info["reason"] for p in props] == [
+        "initial design: 0 of 1 space-filling points measured, 6 failed",
+        "fallback: only 0 usable measurement(s)",
+    ]
     fresh = {tuple(p.params.values()) for p in props}
     assert not fresh & {tuple(r.values()) for r in rows}
 
