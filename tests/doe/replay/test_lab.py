@@ -109,6 +109,41 @@ def test_replay_refills_channels_and_suggest_sees_running_experiments_as_pending
     assert traj["n_failed"].iloc[-1] == traj["failed"].sum()
 
 
+def test_gp_design_is_as_long_as_configured_with_many_channels(
+    tmp_path: Path,
+) -> None:
+    # 5 channels, a design of 4: the first ask fills 2 + 2 + 1 channels before any
+    # result is back. The design must stay 4 experiments that give a result (failed
+    # ones are replaced) and the model take over while some are still running; it
+    # used to ask for space-filling points until 4 results were back.
+    spec, definition = resolve_simulator(TOY, write_toy_toml(tmp_path))
+    storage = f"sqlite:///{tmp_path}/replay.db"
+    result = run_replay(
+        spec,
+        ReplayConfig("gp", seed=3, budget=10, batch=2, channels=5),
+        definition=definition,
+        truth=true_front(spec, definition, n_points=256),
+        storage=storage,
+    )
+    trials = Campaign.load(result.campaign, storage, tracking=False).trials()
+    by_number = {t.number: t for t in trials}
+    reasons = {t.number: t.attrs["provenance"]["reason"] for t in trials}
+    design = [t for t in trials if reasons[t.number].startswith("initial design")]
+    assert sum(t.state != "failed" for t in design) == definition.n_initial == 4
+    model = [n for n, why in reasons.items() if why.startswith("model")]
+    assert len(model) >= 10 - len(design) - 1  # at most one fallback point
+    # the first model proposal came before the whole design had been measured
+    first_model = min(model)
+    done_then = [
+        t
+        for t in design
+        if t.finished_at is not None
+        and t.finished_at <= by_number[first_model].created_at
+        and t.state == "complete"
+    ]
+    assert len(done_then) < definition.n_initial
+
+
 def test_trajectory_counts_true_outcomes_only_when_limits_are_met(
     tmp_path: Path,
 ) -> None:
