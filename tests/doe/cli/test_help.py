@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
 import pytest
+from typer.main import get_command
 from typer.testing import CliRunner
 
 from doe.cli import app
@@ -67,3 +69,19 @@ def test_import_doe_cli_loads_nothing_heavy() -> None:
     ).stdout.split()
     heavy = {"torch", "botorch", "optuna", "mlflow", "pandas", "sqlalchemy", "numpy"}
     assert not heavy & set(out)
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_bracketed_words_in_option_help_are_shown(name: str) -> None:
+    """Rich reads ``[gp]`` as a style tag and drops it unless escaped (``\\[gp]``)."""
+    command = get_command(app).commands[name]  # type: ignore[attr-defined]
+    result = CliRunner().invoke(app, [name, "--help"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    shown = " ".join(result.stdout.split())
+    texts = [
+        command.help or "",
+        *(getattr(p, "help", "") or "" for p in command.params),
+    ]
+    for text in texts:
+        for bracketed in re.findall(r"\\?\[[^\]\s]*\]", text):
+            assert bracketed.lstrip("\\") in shown, bracketed
