@@ -66,9 +66,11 @@ def test_the_model_takes_over_once_the_design_is_suggested(
     h = replace(h, pending=running[:3], n_total=7)
     props = GPStrategy(d, settings=FAST).propose(h, 3)
     reasons = [p.info["reason"] for p in props]
-    assert reasons == ["initial design: 4 of 8 space-filling points measured"] + [
-        "model: LogEHVI"
-    ] * 2
+    assert (
+        reasons
+        == ["initial design: 4 of 8 space-filling points measured"]
+        + ["model: LogEHVI"] * 2
+    )
     assert len({tuple(p.params.values()) for p in props}) == 3
     # model-proposed pending points do not count towards the design
     h = replace(h, pending=tuple((r, {}) for r in rows[4:7]))
