@@ -1,16 +1,22 @@
-"""What the lab expects of the cell before measuring, from CELL.md.
+"""What the lab expects of the cell before measuring, from CELL.md and the paper.
 
 The ``gp`` strategy adds this expectation to its outcome models' means (``[gp]
 prior = "campaigns.li2s_si.prior:expected"`` in ``campaign.toml``) and fits how
 the cells differ from it; a fitted weight per outcome scales each expectation.
-It uses only what ``shared/paper/CELL.md`` states, not the simulator's equations.
+It uses only what ``shared/paper/CELL.md`` states and the published figures of
+``calibration.csv``, not the simulator's equations (``SCIENCE.md``).
 
 Specific energy, the mass balance:
 
 - 827 mAh/g of Li2S at 1.0 mg/cm2 and an average voltage of 1.55 V (802 Wh/kg on
   Li2S + Si at the nominal point);
-- utilisation falls with loading: the half cells keep 800.8 / 710 / 660 mAh/g at
-  2.5 / 5.2 / 7.4 mg/cm2, about 3.3 % less per extra mg/cm2;
+- utilisation falls with loading: the full cells in the gel give 827 mAh/g at
+  1.0 mg/cm2 and about 689 at 2.5 (calibration P19, P21), so each extra mg/cm2
+  keeps (689 / 827)^(1 / 1.5) = 0.885 of the capacity (an exponential fall: two
+  points cannot tell its shape). The half cells in liquid electrolyte lose only
+  about 3.3 % per mg/cm2 (800.8 / 710 / 660 mAh/g at 2.5 / 5.2 / 7.4), but a
+  full cell in the gel is what the campaign builds; with the half cells' slope the
+  expected energy kept rising to 6-8 mg/cm2;
 - electrode masses: 65 wt% Li2S in the cathode, 62.4 wt% Si in the anode, and
   m_Si / m_Li2S = 0.5 x N/P (2.5 g of electrodes per g of Li2S at N/P 1.2);
 - N/P below 1 leaves too little Si for the lithium: the anode caps the capacity;
@@ -47,8 +53,7 @@ __all__ = [
 
 Q_NOMINAL_MAH_G = 827.0  # first discharge at 1.0 mg/cm2, 0.2C
 V_AVERAGE = 1.55  # V, from 802 Wh/kg on Li2S + Si
-UTILISATION_LOSS_PER_MG_CM2 = 0.033  # half cells, 2.5 -> 7.4 mg/cm2
-UTILISATION_FLOOR = 0.3
+UTILISATION_KEPT_PER_MG_CM2 = (689.0 / 827.0) ** (1.0 / 1.5)  # full cells, 1 -> 2.5
 LI2S_IN_CATHODE = 0.65
 SI_IN_ANODE = 0.624
 SI_PER_LI2S_PER_NP = 0.5  # m_Si / m_Li2S = 0.5 x N/P
@@ -63,9 +68,7 @@ PLATING_WIDTH = 0.03  # N/P, width of the logistic step (a guess)
 def _capacity_mah_g(
     loading: NDArray[np.float64], np_ratio: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    utilisation = np.maximum(
-        1.0 - UTILISATION_LOSS_PER_MG_CM2 * (loading - 1.0), UTILISATION_FLOOR
-    )
+    utilisation = UTILISATION_KEPT_PER_MG_CM2 ** (np.asarray(loading) - 1.0)
     return Q_NOMINAL_MAH_G * utilisation * np.minimum(np.asarray(np_ratio), 1.0)
 
 
