@@ -37,6 +37,7 @@ def test_the_expectation_has_the_directions_the_paper_states() -> None:
     assert np.all(np.diff(energy[1:]) < 0)  # more Si is more dead mass
     # more loading spreads the inactive mass over more Li2S, but uses less of it:
     # the full cells' 827 -> 689 mAh/g from 1.0 to 2.5 mg/cm2 puts the peak between
+    # 2 and 4 mg/cm2
     loading = np.linspace(0.5, 8.0, 76)
     energy = specific_energy_wh_kg(loading, 1.2)
     assert 2.0 < loading[np.argmax(energy)] < 4.0
