@@ -387,7 +387,10 @@ def hazard_levels(design: Design) -> FloatArray:
     """
     reference = perform(design, T_REF_C, C_RATE_REF)
     areal_nominal, current_nominal = _nominal_areal_energy_and_current()
-    energy = reference.capacity_mah_g * reference.voltage_v / 1000.0 / areal_nominal
+    areal_mwh_cm2 = (
+        reference.capacity_mah_g * design.loading_mg_cm2 * reference.voltage_v / 1000.0
+    )
+    energy = areal_mwh_cm2 / areal_nominal  # ea: stored energy per cm2 over nominal
     soft = 1.0 / design.modulus - 1.0
     plating = design.plating
     nail = 1.2 + 0.3 * energy + 0.6 * soft + 3.0 * plating

@@ -34,7 +34,7 @@ from campaigns.li2s_si._validation import (
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
-SIMULATOR_VERSION = "li2s_si-1.0.0"
+SIMULATOR_VERSION = "li2s_si-1.1.0"
 """Bump whenever the physics or the noise model changes (replays cache by it)."""
 
 SYNTHESIS_H = 60.0  # electrospinning 17.6 mL at 1 mL/h, stabilise, carbonise, NH3

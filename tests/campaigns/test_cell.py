@@ -198,6 +198,22 @@ def test_plating_below_np_one(core: SimulatedCell) -> None:
     assert plating["coulombic_efficiency_pct"] < nominal["coulombic_efficiency_pct"]
 
 
+def test_more_stored_energy_per_area_is_less_safe(core: SimulatedCell) -> None:
+    """The abuse tests scale with the areal energy (SCIENCE.md §8, ``ea``).
+
+    A thicker cathode stores more energy per cm2 even though its mAh/g is lower,
+    so its EUCAR levels rise and its score falls; at the nominal 1.0 mg/cm2 the
+    score stays the published cell's 81.4.
+    """
+    loading = np.array([1.0, 2.0, 3.0, 5.0, 8.0])
+    out = core.evaluate_many(_many(5) | {"li2s_loading_mg_cm2": loading})
+    areal_energy = out["areal_capacity_mah_cm2"] * out["average_voltage_v"]
+    assert np.all(np.diff(areal_energy) > 0)
+    assert np.all(np.diff(out["safety_score"]) < 0)
+    assert out["safety_score"][0] == pytest.approx(81.4, abs=0.1)
+    assert out["safety_score"][2] < out["safety_score"][0] - 5.0  # 3 mg/cm2: 75.1
+
+
 def test_cobalt_nitride_raises_capacity_and_retention(core: SimulatedCell) -> None:
     no_con = core.evaluate(_recipe(co_precursor_g=0.05))
     nominal = core.evaluate(NOMINAL)
