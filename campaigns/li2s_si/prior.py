@@ -30,6 +30,12 @@ cell that plates behaves like the Li-metal cells that fail them (EUCAR about 3.5
 a score of 50) and loses its capacity. The step is a logistic in N/P centred on 1
 with a width of 0.03 (a guess: plating sets in over a few hundredths of N/P).
 
+Safety and stored energy: a nail or a short releases the energy the cell stores, so
+the abuse tests grow harsher with the energy per cm2 (SCIENCE.md §7). The published
+cell stores 1.28 mWh/cm2 (827 mAh/g x 1.55 V x 1.0 mg/cm2) and scores 80; the
+expectation loses 4 points per further 1.28 mWh/cm2 (a guess of the size, about a
+quarter of a EUCAR level; with 2 or 8 points the surrogate's picks measured alike).
+
 What it leaves out (the CoN content, the nitridation, the gel, fade, plating
 losses beyond the capacity cap) the GP learns from the measurements; the fitted
 weight scales the whole expectation where it is off.
@@ -43,6 +49,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
+    "areal_energy_mwh_cm2",
     "electrode_energy_wh_kg",
     "expected",
     "no_plating",
@@ -63,6 +70,8 @@ SAFETY_PASSING = 80.0  # passes the abuse tests (EUCAR ~1.4)
 SAFETY_PLATING = 50.0  # like a Li-metal cell (EUCAR ~3.5)
 PLATING_NP = 1.0  # N/P below which lithium plates
 PLATING_WIDTH = 0.03  # N/P, width of the logistic step (a guess)
+NOMINAL_AREAL_MWH_CM2 = Q_NOMINAL_MAH_G * V_AVERAGE * 1.0 / 1000.0  # 1.28, at 1 mg/cm2
+SAFETY_PER_NOMINAL_ENERGY = 4.0  # score points per further 1.28 mWh/cm2 (a guess)
 
 
 def _capacity_mah_g(
@@ -79,6 +88,14 @@ def electrode_energy_wh_kg(
     L, NP = np.asarray(loading, dtype=float), np.asarray(np_ratio, dtype=float)
     electrodes = 1.0 / LI2S_IN_CATHODE + SI_PER_LI2S_PER_NP * NP / SI_IN_ANODE
     return np.asarray(_capacity_mah_g(L, NP) * V_AVERAGE / electrodes)
+
+
+def areal_energy_mwh_cm2(
+    loading: ArrayLike, np_ratio: ArrayLike
+) -> NDArray[np.float64]:
+    """Expected energy stored per cm2 of cell, mWh/cm2 (1.28 at the published cell)."""
+    L, NP = np.asarray(loading, dtype=float), np.asarray(np_ratio, dtype=float)
+    return np.asarray(_capacity_mah_g(L, NP) * V_AVERAGE * L / 1000.0)
 
 
 def specific_energy_wh_kg(
@@ -102,10 +119,16 @@ def retention_pct(np_ratio: ArrayLike) -> NDArray[np.float64]:
     return np.asarray(RETENTION_PCT * no_plating(np_ratio))
 
 
-def safety_score(np_ratio: ArrayLike) -> NDArray[np.float64]:
-    """Expected safety score: 80 (passes), falling to 50 where the cell plates."""
+def safety_score(np_ratio: ArrayLike, loading: ArrayLike = 1.0) -> NDArray[np.float64]:
+    """Expected safety score: 80 (passes), falling to 50 where the cell plates.
+
+    Less where the cell stores more energy per cm2: 4 points per 1.28 mWh/cm2
+    beyond the published cell's (``loading`` in mg/cm2, 1.0 by default).
+    """
     ok = no_plating(np_ratio)
-    return np.asarray(SAFETY_PLATING + (SAFETY_PASSING - SAFETY_PLATING) * ok)
+    stored = areal_energy_mwh_cm2(loading, np_ratio) / NOMINAL_AREAL_MWH_CM2
+    cliff = SAFETY_PLATING + (SAFETY_PASSING - SAFETY_PLATING) * ok
+    return np.asarray(cliff - SAFETY_PER_NOMINAL_ENERGY * (stored - 1.0))
 
 
 def expected(settings: Mapping[str, ArrayLike]) -> dict[str, NDArray[np.float64]]:
@@ -125,5 +148,5 @@ def expected(settings: Mapping[str, ArrayLike]) -> dict[str, NDArray[np.float64]
             settings["li2s_loading_mg_cm2"], np_ratio
         ),
         "retention_pct": retention_pct(np_ratio),
-        "safety_score": safety_score(np_ratio),
+        "safety_score": safety_score(np_ratio, settings["li2s_loading_mg_cm2"]),
     }

@@ -7,6 +7,7 @@ import pytest
 
 from campaigns.li2s_si.cell import SimulatedCell
 from campaigns.li2s_si.prior import (
+    areal_energy_mwh_cm2,
     electrode_energy_wh_kg,
     expected,
     retention_pct,
@@ -76,3 +77,21 @@ def test_plating_below_np_1_costs_retention_and_safety() -> None:
     np_ratio = np.linspace(0.9, 2.0, 12)
     assert np.all(np.diff(retention_pct(np_ratio)) >= 0)
     assert np.all(np.diff(safety_score(np_ratio)) >= 0)
+
+
+def test_cells_that_store_more_energy_per_area_are_expected_less_safe() -> None:
+    # the published cell: 827 mAh/g x 1.55 V x 1.0 mg/cm2 = 1.28 mWh/cm2, a score of 80
+    assert areal_energy_mwh_cm2(1.0, 1.2) == pytest.approx(1.282, abs=0.001)
+    assert safety_score(1.2, loading=1.0) == pytest.approx(80.0, abs=0.1)
+    loading = np.array([0.5, 1.0, 2.0, 3.0, 5.0, 8.0])
+    stored = areal_energy_mwh_cm2(loading, 1.2)
+    assert np.all(np.diff(stored) > 0)  # a thicker cathode stores more, at fewer mAh/g
+    score = safety_score(1.2, loading=loading)
+    assert np.all(np.diff(score) < 0)
+    # 4 points per further 1.28 mWh/cm2
+    published = safety_score(1.2, loading=1.0)
+    assert score == pytest.approx(published - 4.0 * (stored / 1.282 - 1.0), abs=0.01)
+    from_settings = expected(
+        {"li2s_loading_mg_cm2": loading, "np_ratio": np.full(6, 1.2)}
+    )["safety_score"]
+    assert from_settings == pytest.approx(score)
