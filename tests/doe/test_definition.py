@@ -147,11 +147,16 @@ def test_gp_table_in_a_toml_file(tmp_path: Path) -> None:
     prior = 'prior = "campaigns.li2s_si.prior:expected"'
     assert prior in text  # the cell campaign's own [gp] table
     assert CampaignDefinition.from_toml(CELL_TOML).gp_options == {
-        "prior": "campaigns.li2s_si.prior:expected"
+        "prior": "campaigns.li2s_si.prior:expected",
+        "trust_length": None,  # "off" in the file: TOML has no null
     }
     path.write_text(text.replace(prior, 'tail_floor = 0.05\nmean = "constant"'))
     d = CampaignDefinition.from_toml(path)
-    assert d.gp_options == {"tail_floor": 0.05, "mean": "constant"}
+    assert d.gp_options == {
+        "tail_floor": 0.05,
+        "mean": "constant",
+        "trust_length": None,
+    }
 
 
 @pytest.mark.parametrize(

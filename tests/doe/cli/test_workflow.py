@@ -57,13 +57,16 @@ PRIOR = 'prior = "campaigns.li2s_si.prior:expected"'  # the cell file's [gp] tab
 def test_init_shows_the_gp_table(tmp_path: Path) -> None:
     path = sobol_toml(tmp_path)
     path.write_text(
-        path.read_text(encoding="utf-8").replace(PRIOR, 'trust_length = "off"'),
+        path.read_text(encoding="utf-8").replace(PRIOR, "tail_floor = 0.05"),
         encoding="utf-8",
     )
     out = ok(f"sqlite:///{tmp_path}/doe.db", "init", str(path)).stdout
-    assert "GP settings: trust_length = 'off'" in out
+    assert "GP settings: tail_floor = 0.05, trust_length = 'off'" in out
     cell = ok(f"sqlite:///{tmp_path}/cell.db", "init", str(CELL_TOML)).stdout
-    assert "GP settings: prior = 'campaigns.li2s_si.prior:expected'" in cell
+    assert (
+        "GP settings: prior = 'campaigns.li2s_si.prior:expected', trust_length = 'off'"
+        in cell
+    )
 
 
 def test_init_refuses_a_bad_gp_table_and_writes_nothing(tmp_path: Path) -> None:
