@@ -104,8 +104,8 @@ def specific_energy_wh_kg(
     """Expected cell-level energy, Wh/kg: electrodes plus 4 mg/cm2 inactive mass."""
     L, NP = np.asarray(loading, dtype=float), np.asarray(np_ratio, dtype=float)
     electrodes = 1.0 / LI2S_IN_CATHODE + SI_PER_LI2S_PER_NP * NP / SI_IN_ANODE
-    per_li2s = _capacity_mah_g(L, NP) * V_AVERAGE  # Wh per kg of Li2S
-    return np.asarray(per_li2s * L / (L * electrodes + INACTIVE_MG_CM2))
+    stored_uwh_cm2 = 1000.0 * areal_energy_mwh_cm2(L, NP)
+    return np.asarray(stored_uwh_cm2 / (L * electrodes + INACTIVE_MG_CM2))  # uWh/mg
 
 
 def no_plating(np_ratio: ArrayLike) -> NDArray[np.float64]:
