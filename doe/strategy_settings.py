@@ -16,6 +16,7 @@ from doe.exceptions import InvalidArgumentError
 
 __all__ = [
     "ACQUISITION_NAMES",
+    "DESIGN_REGIONS",
     "FILE_KEYS",
     "MEAN_FUNCTIONS",
     "OFF",
@@ -29,6 +30,7 @@ MEAN_FUNCTIONS = (
     "constant",
     "quadratic",
 )  # surrogates.means.MEAN_FUNCTIONS, without torch
+DESIGN_REGIONS = ("cube", "prior")
 OFF = "off"  # TOML has no null: `trust_length = "off"` means None
 _NULLABLE_NUMBERS = ("trust_length", "tail_floor")
 _NULLABLE = (*_NULLABLE_NUMBERS, "prior")
@@ -89,6 +91,14 @@ class GPSettings:
             the expectation, standardised, times a fitted weight, so the GP models
             how cells differ from it (`surrogates.PriorModel`). None (the
             default): no expectation.
+        design_region: Where the initial design's space-filling points go:
+            ``"cube"`` (the default: every knob's whole range) or ``"prior"``: each
+            knob's range over the settings that the expectation (``prior``)
+            predicts to be Pareto-optimal (every objective better than its
+            threshold, every limit met), widened by a tenth of the knob's
+            range on each side. A knob the expectation has no opinion on spans
+            the front, so it keeps its whole range; an expectation that predicts
+            no such setting leaves the whole cube. Needs ``prior``.
     """
 
     num_restarts: int = 8
@@ -105,6 +115,22 @@ class GPSettings:
     mean: str = "quadratic"
     tail_floor: float | None = None
     prior: str | None = None
+    design_region: str = "cube"
+
+    def check_combination(self) -> None:
+        """Check the settings that depend on each other, once all are given.
+
+        Not in ``__post_init__``: a strategy variant (``gp[design_region=prior]``)
+        gives some settings, and the campaign file the rest.
+
+        Raises:
+            InvalidArgumentError: ``design_region='prior'`` without ``prior``.
+        """
+        if self.design_region == "prior" and self.prior is None:
+            raise InvalidArgumentError(
+                "GP setting design_region='prior' needs an expectation: set prior "
+                "= 'module:function', or design_region = 'cube'."
+            )
 
     def __post_init__(self) -> None:
         if self.prior is not None and not (
@@ -113,6 +139,11 @@ class GPSettings:
             raise InvalidArgumentError(
                 f"GP setting prior must be 'module:function' (e.g. "
                 f"'campaigns.li2s_si.prior:expected') or None; got {self.prior!r}."
+            )
+        if self.design_region not in DESIGN_REGIONS:
+            raise InvalidArgumentError(
+                f"GP setting design_region={self.design_region!r} is not known; "
+                f"choose one of {', '.join(map(repr, DESIGN_REGIONS))}."
             )
         if self.mean not in MEAN_FUNCTIONS:
             raise InvalidArgumentError(
@@ -179,8 +210,13 @@ FILE_KEYS = tuple(
 machine-level ``device`` and ``num_threads`` are options of the command or service."""
 
 
-def file_options(table: Mapping[str, Any], where: str = "[gp]") -> dict[str, Any]:
+def file_options(
+    table: Mapping[str, Any], where: str = "[gp]", *, complete: bool = True
+) -> dict[str, Any]:
     """Validate a ``[gp]`` table; return its options for `GPSettings`.
+
+    With ``complete=False`` (a strategy variant's few settings, merged later with
+    the campaign's), the settings that depend on each other are not checked.
 
     ``"off"`` stands for None (no trust region, no tail floor), since TOML has no
     null.
@@ -209,7 +245,9 @@ def file_options(table: Mapping[str, Any], where: str = "[gp]") -> dict[str, Any
             )
         options[key] = None if key in _NULLABLE and value == OFF else value
     try:
-        GPSettings(**options)
+        settings = GPSettings(**options)
+        if complete:
+            settings.check_combination()
     except InvalidArgumentError as exc:
         raise InvalidArgumentError(f"{where}: {exc}") from exc
     return options

@@ -33,7 +33,7 @@ from doe.replay.runner import ReplayConfig, run_replay
 from doe.replay.simulator import SimulatorSpec, resolve_simulator
 from doe.replay.truth import SUBSET, TrueFront, true_front
 from doe.replay.variants import parse_strategy
-from doe.strategy_settings import table_of
+from doe.strategy_settings import GPSettings, table_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -110,8 +110,14 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "sweep"
 
 
-def _check_strategies(strategies: Sequence[str]) -> tuple[str, ...]:
-    """The strategies' canonical labels, each once, in order."""
+def _check_strategies(
+    strategies: Sequence[str], definition: CampaignDefinition
+) -> tuple[str, ...]:
+    """The strategies' canonical labels, each once, in order.
+
+    A variant's settings are checked merged with the campaign's ``[gp]`` table, as
+    its replays will run them.
+    """
     given = [s for s in strategies if isinstance(s, str) and s.strip()]
     if not given or len(given) != len(strategies):
         raise SweepSettingsError(
@@ -119,10 +125,18 @@ def _check_strategies(strategies: Sequence[str]) -> tuple[str, ...]:
             f"(or variants such as gp[tail_floor=0.05]); got {list(strategies)!r}."
         )
     try:
-        labels = [parse_strategy(s).label for s in given]
+        variants = [parse_strategy(s) for s in given]
     except DoeError as exc:
         raise SweepSettingsError(str(exc)) from exc
-    return tuple(dict.fromkeys(labels))
+    for v in variants:
+        try:
+            GPSettings(**{**definition.gp_options, **v.gp_options}).check_combination()
+        except DoeError as exc:
+            raise SweepSettingsError(
+                f"Strategy {v.label!r} with the [gp] table of campaign "
+                f"{definition.name!r}: {exc}"
+            ) from exc
+    return tuple(dict.fromkeys(v.label for v in variants))
 
 
 def _check_budgets(budgets: Sequence[int] | None, budget: int) -> tuple[int, ...]:
@@ -299,7 +313,7 @@ def _plan(
     dense_points: int | None,
 ) -> _Plan:
     spec, definition = resolve_simulator(simulator, campaign_file)
-    chosen = _check_strategies(strategies)
+    chosen = _check_strategies(strategies, definition)
     try:
         config = ReplayConfig(chosen[0], 0, budget, batch, channels)  # validates
     except DoeError as exc:

@@ -124,7 +124,7 @@ def parse_strategy(spec: str) -> StrategyVariant:
             f"write {name} alone."
         )
     try:
-        options = file_options(table, where=f"strategy {spec!r}")
+        options = file_options(table, where=f"strategy {spec!r}", complete=False)
     except InvalidArgumentError as exc:
         raise DoeError(str(exc)) from exc
     return StrategyVariant(name, tuple(sorted(options.items())))

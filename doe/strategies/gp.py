@@ -35,6 +35,8 @@ __all__ = ["GPSettings", "GPStrategy", "SobolStrategy"]
 MODEL_VERSION = "gp-3"
 DESIGN_REASON = "initial design"  # the reason of every initial-design proposal
 MAX_FLOORED = 0.25  # share of an objective's measurements that floor_tails may raise
+DESIGN_MARGIN = 0.1  # unit-cube widening, each side, of design_region = "prior"
+DESIGN_CANDIDATES = 8192  # Sobol settings on which the expectation's front is found
 
 
 class _HistorySampler(BaseSampler):
@@ -226,12 +228,68 @@ class CampaignExpectation:
 
         return expected
 
+    def front_box(self, margin: float = DESIGN_MARGIN) -> tuple[np.ndarray, np.ndarray]:
+        """Unit-cube bounds of the settings it predicts to be Pareto-optimal.
+
+        Found on `DESIGN_CANDIDATES` Sobol settings (fixed scrambling, so the box
+        is the same for every seed): those whose expected objectives are all
+        better than their thresholds and that meet every limit it has an
+        expectation of, then the non-dominated ones; each knob's range over them,
+        widened by ``margin`` on each side. The whole cube when none qualifies.
+
+        Raises:
+            InvalidArgumentError: It has no expectation of some objective (the
+                front needs them all).
+        """
+        from doe.exceptions import InvalidArgumentError
+        from doe.objectives import pareto_mask
+
+        d = self.definition
+        X = d.space.sobol(DESIGN_CANDIDATES, seed=0)
+        result = self.evaluate(X)
+        missing = [o.name for o in d.objectives if o.name not in result]
+        if missing:
+            raise InvalidArgumentError(
+                f"GP setting design_region='prior' needs the expectation "
+                f"{self.path!r} to give every objective; it gives none of "
+                f"{', '.join(missing)}. Add them to it, or set design_region = "
+                "'cube'."
+            )
+        Y = np.column_stack(
+            [o.sign * np.asarray(result[o.name], dtype=float) for o in d.objectives]
+        )
+        ok = np.ones(len(X), dtype=bool)
+        for j, o in enumerate(d.objectives):
+            if o.threshold is not None:
+                ok &= Y[:, j] > o.sign * o.threshold
+        for lim in d.limits:
+            if lim.name in result:
+                ok &= lim.is_met(np.asarray(result[lim.name], dtype=float))
+        if not ok.any():
+            return np.zeros(d.space.dim), np.ones(d.space.dim)
+        front = X[ok][pareto_mask(Y[ok])]
+        lower = np.clip(front.min(axis=0) - margin, 0.0, 1.0)
+        upper = np.clip(front.max(axis=0) + margin, 0.0, 1.0)
+        return lower, upper
+
 
 def _sobol(
-    history: History, n: int, *, seed: int, strategy: str, reason: str
+    history: History,
+    n: int,
+    *,
+    seed: int,
+    strategy: str,
+    reason: str,
+    box: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[Proposal]:
+    """``n`` points of the scrambled Sobol sequence that continues the history's.
+
+    With ``box`` (unit-cube lower and upper bounds) the sequence is mapped into it.
+    """
     space = history.definition.space
     X = space.sobol(n, seed=seed, skip=history.n_total)
+    if box is not None:
+        X = box[0] + (box[1] - box[0]) * X
     return [
         Proposal(params=p, info={"strategy": strategy, "reason": reason})
         for p in space.decode(X)
@@ -267,9 +325,11 @@ class GPStrategy(_HistorySampler):
         self.definition = definition
         self.seed = definition.seed if seed is None else seed
         self.settings = settings or GPSettings()
+        self.settings.check_combination()
         self._expected = (
             None if self.settings.prior is None else load_prior(self.settings.prior)
         )
+        self._box: tuple[np.ndarray, np.ndarray] | None = None
 
     @override
     def propose(self, history: History, n: int) -> list[Proposal]:
@@ -319,8 +379,24 @@ class GPStrategy(_HistorySampler):
         if history.failed:
             reason += f", {len(history.failed)} failed"
         return _sobol(
-            history, min(n, missing), seed=self.seed, strategy=self.name, reason=reason
+            history,
+            min(n, missing),
+            seed=self.seed,
+            strategy=self.name,
+            reason=reason,
+            box=self._design_box(),
         )
+
+    def _design_box(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The initial design's unit-cube box (``design_region``); None: the cube."""
+        if self.settings.design_region != "prior" or self._expected is None:
+            return None
+        if self._box is None:
+            expected = CampaignExpectation(
+                self._expected, self.definition, str(self.settings.prior)
+            )
+            self._box = expected.front_box()
+        return self._box
 
     def _problem(self, history: History) -> _Problem:
         d = self.definition

@@ -33,3 +33,9 @@ def not_a_dict(settings: Mapping[str, Any]) -> list[float]:
 def only_recorded(settings: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """An outcome the campaign records but does not model (no limit on it)."""
     return {"purity_pct": np.full(len(np.asarray(settings["temp_c"])), 95.0)}
+
+
+def cost_only(settings: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """An expectation of one of the toy campaign's two objectives."""
+    c = np.asarray(settings["conc_mol_l"], dtype=float)
+    return {"cost_eur": 1.0 + 8.0 * c}

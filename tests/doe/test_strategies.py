@@ -404,6 +404,81 @@ def test_a_campaign_prior_goes_into_the_outcome_models(
     assert plain._fit(plain._problem(history), seed=0)[0].prior is None
 
 
+def _design(d: CampaignDefinition, n: int) -> np.ndarray:
+    """The first ``n`` initial-design points of ``d``'s gp strategy, unit cube."""
+    strat = make_strategy("gp", d)
+    empty = History(definition=d, complete=(), failed=(), pending=(), n_total=0)
+    props = strat.propose(empty, n)  # type: ignore[attr-defined]
+    assert all(p.info["reason"].startswith("initial design") for p in props)
+    return d.space.encode([p.params for p in props])
+
+
+def test_design_region_prior_puts_the_design_around_the_expected_front(
+    toy_dict: dict[str, Any],
+) -> None:
+    toy_dict["initial_design"] = 16
+    toy_dict["gp"] = {"prior": PRIOR, "design_region": "prior"}
+    boxed = _design(CampaignDefinition.from_dict(toy_dict), 16)
+    toy_dict["gp"] = {"prior": PRIOR}
+    cube = _design(CampaignDefinition.from_dict(toy_dict), 16)
+    # the toy expectation's yield peaks at 55 C whatever the concentration, and
+    # cost and yield both rise with it: its front is near 55 C at every
+    # concentration (45-60 C among 8192 candidates: at the lowest concentrations
+    # the cheapest setting is on it at any temperature); widened by a tenth of
+    # 20-80 C each side, the design spans 39-66 C
+    temp = 20.0 + 60.0 * boxed[:, 0]
+    assert temp.min() >= 38.5 and temp.max() <= 66.5
+    assert boxed[:, 1].min() < 0.1 and boxed[:, 1].max() > 0.9  # conc: whole range
+    cube_temp = 20.0 + 60.0 * cube[:, 0]
+    assert cube_temp.min() < 30.0 and cube_temp.max() > 70.0  # the cube: all of it
+    # the same sequence, mapped into the box
+    np.testing.assert_allclose(boxed[:, 1], cube[:, 1], atol=1e-9)
+
+
+def test_design_region_prior_keeps_the_cube_when_nothing_is_expected_to_qualify(
+    toy_dict: dict[str, Any],
+) -> None:
+    toy_dict["initial_design"] = 8
+    toy_dict["objectives"][1]["threshold"] = 0.5  # the expected cost is >= 1 EUR
+    toy_dict["gp"] = {"prior": PRIOR, "design_region": "prior"}
+    boxed = _design(CampaignDefinition.from_dict(toy_dict), 8)
+    toy_dict["gp"] = {"prior": PRIOR}
+    np.testing.assert_allclose(
+        boxed, _design(CampaignDefinition.from_dict(toy_dict), 8), atol=1e-9
+    )
+
+
+def test_design_region_prior_needs_an_expectation_of_every_objective(
+    toy_dict: dict[str, Any],
+) -> None:
+    from doe.exceptions import DefinitionError, InvalidArgumentError
+
+    toy_dict["gp"] = {"design_region": "prior"}
+    with pytest.raises(
+        DefinitionError,
+        match=r"design_region='prior' needs an expectation: set prior = "
+        r"'module:function', or design_region = 'cube'",
+    ):
+        CampaignDefinition.from_dict(toy_dict)
+    with pytest.raises(InvalidArgumentError, match=r"design_region='prior' needs"):
+        GPStrategy(
+            CampaignDefinition.from_dict(TOY),
+            settings=GPSettings(design_region="prior"),
+        )
+    toy_dict["gp"] = {"design_region": "sphere"}
+    with pytest.raises(DefinitionError, match=r"design_region='sphere' is not known"):
+        CampaignDefinition.from_dict(toy_dict)
+    toy_dict["gp"] = {"prior": "tests.doe.priors:cost_only", "design_region": "prior"}
+    d = CampaignDefinition.from_dict(toy_dict)
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"needs the expectation 'tests.doe.priors:cost_only' to give every "
+        r"objective; it gives none of yield_pct\. Add them to it, or set "
+        r"design_region = 'cube'",
+    ):
+        _design(d, 2)
+
+
 @pytest.mark.parametrize(
     ("path", "match"),
     [

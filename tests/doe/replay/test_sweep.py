@@ -109,6 +109,18 @@ def test_sweep_writes_table_plots_and_csv(toy_file: Path, tmp_path: Path) -> Non
     for bad in ([0.0], [1.5], []):
         with pytest.raises(SweepSettingsError, match="Levels must be fractions"):
             toy_sweep(toy_file, tmp_path / "sweep", levels=bad)
+    # a variant's settings are checked with the campaign's before anything runs
+    with pytest.raises(
+        SweepSettingsError,
+        match=r"Strategy 'gp\[design_region=prior\]' with the \[gp\] table of "
+        r"campaign 'toy-lab': GP setting design_region='prior' needs an expectation",
+    ):
+        toy_sweep(
+            toy_file,
+            tmp_path / "other",
+            strategies=["sobol", "gp[design_region=prior]"],
+        )
+    assert not (tmp_path / "other").exists()
 
 
 def test_sweep_logs_a_parent_run_and_one_nested_run_per_replay(

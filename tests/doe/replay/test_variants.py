@@ -51,6 +51,10 @@ def test_variant_settings_are_parsed_and_labelled_canonically() -> None:
     flags = parse_strategy("gp[impute_failures=true,num_restarts=3]")
     assert flags.gp_options == {"impute_failures": True, "num_restarts": 3}
     assert flags.label == "gp[impute_failures=true,num_restarts=3]"
+    # settings that need others (the expectation) are checked once merged with
+    # the campaign's, when the replay's campaign is made
+    boxed = parse_strategy("gp[design_region=prior]")
+    assert boxed.gp_options == {"design_region": "prior"}
     assert (
         parse_strategy("gp[num_restarts=4]").slug
         != parse_strategy("gp[num_restarts=5]").slug
