@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -228,14 +229,16 @@ class CampaignExpectation:
 
         return expected
 
-    def front_box(self, margin: float = DESIGN_MARGIN) -> tuple[np.ndarray, np.ndarray]:
+    def front_box(
+        self, margin: float = DESIGN_MARGIN
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """Unit-cube bounds of the settings it predicts to be Pareto-optimal.
 
         Found on `DESIGN_CANDIDATES` Sobol settings (fixed scrambling, so the box
         is the same for every seed): those whose expected objectives are all
         better than their thresholds and that meet every limit it has an
         expectation of, then the non-dominated ones; each knob's range over them,
-        widened by ``margin`` on each side. The whole cube when none qualifies.
+        widened by ``margin`` on each side. None when none qualifies.
 
         Raises:
             InvalidArgumentError: It has no expectation of some objective (the
@@ -266,7 +269,7 @@ class CampaignExpectation:
             if lim.name in result:
                 ok &= lim.is_met(np.asarray(result[lim.name], dtype=float))
         if not ok.any():
-            return np.zeros(d.space.dim), np.ones(d.space.dim)
+            return None
         front = X[ok][pareto_mask(Y[ok])]
         lower = np.clip(front.min(axis=0) - margin, 0.0, 1.0)
         upper = np.clip(front.max(axis=0) + margin, 0.0, 1.0)
@@ -329,7 +332,6 @@ class GPStrategy(_HistorySampler):
         self._expected = (
             None if self.settings.prior is None else load_prior(self.settings.prior)
         )
-        self._box: tuple[np.ndarray, np.ndarray] | None = None
 
     @override
     def propose(self, history: History, n: int) -> list[Proposal]:
@@ -378,25 +380,27 @@ class GPStrategy(_HistorySampler):
         )
         if history.failed:
             reason += f", {len(history.failed)} failed"
+        box = self._design_box
+        if box is not None:
+            reason += ", around the expected front"
         return _sobol(
             history,
             min(n, missing),
             seed=self.seed,
             strategy=self.name,
             reason=reason,
-            box=self._design_box(),
+            box=box,
         )
 
+    @functools.cached_property
     def _design_box(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The initial design's unit-cube box (``design_region``); None: the cube."""
         if self.settings.design_region != "prior" or self._expected is None:
             return None
-        if self._box is None:
-            expected = CampaignExpectation(
-                self._expected, self.definition, str(self.settings.prior)
-            )
-            self._box = expected.front_box()
-        return self._box
+        expected = CampaignExpectation(
+            self._expected, self.definition, str(self.settings.prior)
+        )
+        return expected.front_box()
 
     def _problem(self, history: History) -> _Problem:
         d = self.definition

@@ -404,12 +404,15 @@ def test_a_campaign_prior_goes_into_the_outcome_models(
     assert plain._fit(plain._problem(history), seed=0)[0].prior is None
 
 
-def _design(d: CampaignDefinition, n: int) -> np.ndarray:
+def _design(d: CampaignDefinition, n: int, *, box: bool = False) -> np.ndarray:
     """The first ``n`` initial-design points of ``d``'s gp strategy, unit cube."""
     strat = make_strategy("gp", d)
     empty = History(definition=d, complete=(), failed=(), pending=(), n_total=0)
     props = strat.propose(empty, n)  # type: ignore[attr-defined]
-    assert all(p.info["reason"].startswith("initial design") for p in props)
+    reason = f"initial design: 0 of {d.n_initial} space-filling points measured"
+    if box:
+        reason += ", around the expected front"
+    assert [p.info["reason"] for p in props] == [reason] * n
     return d.space.encode([p.params for p in props])
 
 
@@ -418,7 +421,7 @@ def test_design_region_prior_puts_the_design_around_the_expected_front(
 ) -> None:
     toy_dict["initial_design"] = 16
     toy_dict["gp"] = {"prior": PRIOR, "design_region": "prior"}
-    boxed = _design(CampaignDefinition.from_dict(toy_dict), 16)
+    boxed = _design(CampaignDefinition.from_dict(toy_dict), 16, box=True)
     toy_dict["gp"] = {"prior": PRIOR}
     cube = _design(CampaignDefinition.from_dict(toy_dict), 16)
     # the toy expectation's yield peaks at 55 C whatever the concentration, and
