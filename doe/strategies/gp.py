@@ -36,7 +36,6 @@ __all__ = ["GPSettings", "GPStrategy", "SobolStrategy"]
 MODEL_VERSION = "gp-3"
 DESIGN_REASON = "initial design"  # the reason of every initial-design proposal
 MAX_FLOORED = 0.25  # share of an objective's measurements that floor_tails may raise
-DESIGN_MARGIN = 0.1  # unit-cube widening, each side, of design_region = "prior"
 DESIGN_CANDIDATES = 8192  # Sobol settings on which the expectation's front is found
 
 
@@ -229,16 +228,14 @@ class CampaignExpectation:
 
         return expected
 
-    def front_box(
-        self, margin: float = DESIGN_MARGIN
-    ) -> tuple[np.ndarray, np.ndarray] | None:
+    def front_box(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Unit-cube bounds of the settings it predicts to be Pareto-optimal.
 
         Found on `DESIGN_CANDIDATES` Sobol settings (fixed scrambling, so the box
         is the same for every seed): those whose expected objectives are all
         better than their thresholds and that meet every limit it has an
-        expectation of, then the non-dominated ones; each knob's range over them,
-        widened by ``margin`` on each side. None when none qualifies.
+        expectation of, then the non-dominated ones; each knob's range over them.
+        None when none qualifies.
 
         Raises:
             InvalidArgumentError: It has no expectation of some objective (the
@@ -271,9 +268,7 @@ class CampaignExpectation:
         if not ok.any():
             return None
         front = X[ok][pareto_mask(Y[ok])]
-        lower = np.clip(front.min(axis=0) - margin, 0.0, 1.0)
-        upper = np.clip(front.max(axis=0) + margin, 0.0, 1.0)
-        return lower, upper
+        return front.min(axis=0), front.max(axis=0)
 
 
 def _sobol(

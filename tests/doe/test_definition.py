@@ -149,8 +149,13 @@ def test_gp_table_in_a_toml_file(tmp_path: Path) -> None:
     assert CampaignDefinition.from_toml(CELL_TOML).gp_options == {
         "prior": "campaigns.li2s_si.prior:expected",
         "trust_length": None,  # "off" in the file: TOML has no null
+        "design_region": "prior",
     }
-    path.write_text(text.replace(prior, 'tail_floor = 0.05\nmean = "constant"'))
+    path.write_text(
+        text.replace(prior, 'tail_floor = 0.05\nmean = "constant"').replace(
+            'design_region = "prior"', ""
+        )
+    )
     d = CampaignDefinition.from_toml(path)
     assert d.gp_options == {
         "tail_floor": 0.05,

@@ -52,20 +52,23 @@ def test_init_prints_knobs_objectives_limits_and_storage(tmp_path: Path) -> None
 
 
 PRIOR = 'prior = "campaigns.li2s_si.prior:expected"'  # the cell file's [gp] table
+DESIGN = 'design_region = "prior"'  # needs the prior
 
 
 def test_init_shows_the_gp_table(tmp_path: Path) -> None:
     path = sobol_toml(tmp_path)
     path.write_text(
-        path.read_text(encoding="utf-8").replace(PRIOR, "tail_floor = 0.05"),
+        path.read_text(encoding="utf-8")
+        .replace(PRIOR, "tail_floor = 0.05")
+        .replace(DESIGN, ""),
         encoding="utf-8",
     )
     out = ok(f"sqlite:///{tmp_path}/doe.db", "init", str(path)).stdout
     assert "GP settings: tail_floor = 0.05, trust_length = 'off'" in out
     cell = ok(f"sqlite:///{tmp_path}/cell.db", "init", str(CELL_TOML)).stdout
     assert (
-        "GP settings: prior = 'campaigns.li2s_si.prior:expected', trust_length = 'off'"
-        in cell
+        "GP settings: design_region = 'prior', prior = "
+        "'campaigns.li2s_si.prior:expected', trust_length = 'off'" in cell
     )
 
 
