@@ -101,7 +101,7 @@ class GPSettings:
             after the design may go anywhere. Needs ``prior``. Measured on the
             simulated cell (40 paired replays): +0.033 of the true hypervolume
             at 40 experiments; widening the box by a tenth or a fifth of each
-            knob's range did worse (-0.012, -0.025).
+            knob's range did worse (-0.012, -0.022).
     """
 
     num_restarts: int = 8
