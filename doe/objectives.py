@@ -176,16 +176,15 @@ def pareto_mask(Y: np.ndarray) -> np.ndarray:
     if n == 0:
         return mask
     order = np.lexsort(Y.T[::-1])[::-1]  # descending by first column, then the next
-    front = np.empty_like(Y)  # the front so far: its first k rows
-    k = 0
+    front = np.empty((0, Y.shape[1]))
     for i in order:
         y = Y[i]
-        seen = front[:k]
-        if k and np.any(np.all(seen >= y, axis=1) & np.any(seen > y, axis=1)):
+        if front.shape[0] and np.any(
+            np.all(front >= y, axis=1) & np.any(front > y, axis=1)
+        ):
             continue
         mask[i] = True
-        front[k] = y
-        k += 1
+        front = np.vstack([front, y])
     return mask
 
 
