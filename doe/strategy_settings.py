@@ -32,7 +32,7 @@ MEAN_FUNCTIONS = (
 )  # surrogates.means.MEAN_FUNCTIONS, without torch
 DESIGN_REGIONS = ("cube", "prior")
 OFF = "off"  # TOML has no null: `trust_length = "off"` means None
-_NULLABLE_NUMBERS = ("trust_length", "tail_floor")
+_NULLABLE_NUMBERS = ("trust_length", "tail_floor", "noise_share")
 _NULLABLE = (*_NULLABLE_NUMBERS, "prior")
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
 _COUNTS = (
@@ -102,6 +102,10 @@ class GPSettings:
             simulated cell (40 paired replays): +0.033 of the true hypervolume
             at 40 experiments; widening the box by a tenth or a fifth of each
             knob's range did worse (-0.012, -0.022).
+        noise_share: The prior median of each inferred measurement noise, as a
+            share of the outcome's standard deviation over the measurements
+            (`surrogates.fit_gp`). None (the default) keeps BoTorch's prior
+            (median about 0.14), made for nearly noise-free functions.
     """
 
     num_restarts: int = 8
@@ -119,6 +123,7 @@ class GPSettings:
     tail_floor: float | None = None
     prior: str | None = None
     design_region: str = "cube"
+    noise_share: float | None = None
 
     def check_combination(self) -> None:
         """Check the settings that depend on each other, once all are given.
@@ -173,6 +178,16 @@ class GPSettings:
                 f"GP setting tail_floor must be a number >= 0 (share of the best "
                 f"measurement's distance beyond the threshold) or None to model the "
                 f"values as measured; got {self.tail_floor!r}."
+            )
+        if self.noise_share is not None and not (
+            isinstance(self.noise_share, int | float)
+            and not isinstance(self.noise_share, bool)
+            and 0 < self.noise_share <= 10
+        ):
+            raise InvalidArgumentError(
+                f"GP setting noise_share must be a number above 0 and at most 10 "
+                f"(the noise's standard deviation as a share of the outcome's) or "
+                f"None for BoTorch's prior; got {self.noise_share!r}."
             )
         if self.trust_length is not None and not (
             isinstance(self.trust_length, int | float)

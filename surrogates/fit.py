@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -23,6 +24,7 @@ from botorch.models.gp_regression import SingleTaskGP
 from botorch.models.model_list_gp_regression import ModelListGP
 from botorch.optim.utils import sample_all_priors
 from gpytorch.mlls import ExactMarginalLogLikelihood
+from gpytorch.priors import LogNormalPrior
 from torch import Tensor
 
 from surrogates.exceptions import FitError, InputDataError, InputShapeError
@@ -81,6 +83,7 @@ def fit_gp(
     num_threads: int | None = 1,
     mean: str = "constant",
     prior: PriorModel | None = None,
+    noise_share: float | None = None,
 ) -> GPSurrogate:
     """Fit one Matérn-5/2 GP per outcome and return them as a `GPSurrogate`.
 
@@ -118,6 +121,14 @@ def fit_gp(
             training inputs, in the outcome's standardised units) times a fitted
             weight, 1 being the expectation as given; the GP models the rest.
             None (the default) uses ``mean`` alone.
+        noise_share: The prior median of each inferred measurement noise, as a
+            share of the outcome's standard deviation over the training rows (a
+            log-normal prior on the standardised noise variance, median
+            ``noise_share**2``, log-sd 1; the fit starts there). None keeps
+            BoTorch's prior, median about 0.14, made for nearly noise-free
+            functions: on lab data whose scatter is a large share of the spread
+            it makes the GP fit the scatter as signal. Outcomes with known noise
+            (``train_Yvar``) are not affected.
 
     Returns:
         The fitted `GPSurrogate`; its `warnings` list non-fatal issues.
@@ -147,6 +158,7 @@ def fit_gp(
         raise InputDataError(f"fit_gp: {exc}") from None
     if num_threads is not None:
         _check_positive_int("num_threads", num_threads)
+    _check_noise_share(noise_share)
     inputs = prepare_inputs(
         train_X, train_Y, outcome_names, train_Yvar, bounds, device=dev, dtype=dt
     )
@@ -160,6 +172,9 @@ def fit_gp(
             model = build_model_list(parts, inputs.bounds, mean, prior)
             joint = build_joint_model(parts, inputs.bounds, mean, prior)
         notes += build_notes
+        if noise_share is not None:
+            for gp in [*model.models, *([] if joint is None else [joint])]:
+                set_noise_prior(gp, noise_share)
         if warm_start is not None:
             _copy_hyperparameters(warm_start, model, inputs.outcome_names)
         if joint is None or not _fit_joint(joint, model, maxiter, notes):
@@ -246,6 +261,36 @@ def _check_prior(prior: Any, inputs: FitInputs) -> None:
         )
         raise InputDataError(msg)
     prior(inputs.train_X.detach().cpu().numpy())  # shape and finiteness, named
+
+
+def set_noise_prior(gp: SingleTaskGP, share: float) -> None:
+    """Put a log-normal prior of median ``share**2`` on ``gp``'s inferred noise.
+
+    The noise is the variance of the standardised outcome, so ``share`` is the
+    noise's standard deviation as a share of the outcome's. The noise starts at
+    the prior's median. A GP with known (fixed) noise is left alone.
+    """
+    noise_covar = getattr(gp.likelihood, "noise_covar", None)
+    if noise_covar is None or "noise_prior" not in getattr(noise_covar, "_priors", {}):
+        return
+    _, closure, setting_closure = noise_covar._priors["noise_prior"]
+    prior = LogNormalPrior(2.0 * math.log(share), 1.0).to(gp.train_targets)
+    noise_covar.register_prior("noise_prior", prior, closure, setting_closure)
+    with torch.no_grad():
+        noise_covar.noise = torch.full_like(noise_covar.noise, share**2)
+
+
+def _check_noise_share(value: float | None) -> None:
+    """Raise `InputDataError` unless `value` is None or a number in (0, 10]."""
+    if value is None:
+        return
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or not 0.0 < value <= 10.0:
+        msg = (
+            f"noise_share must be a number in (0, 10] (the noise's standard "
+            f"deviation as a share of the outcome's), or None. Got {value!r}."
+        )
+        raise InputDataError(msg)
 
 
 def _check_positive_int(name: str, value: int) -> None:

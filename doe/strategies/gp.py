@@ -489,6 +489,7 @@ class GPStrategy(_HistorySampler):
                 device=s.device,
                 mean=s.mean,
                 prior=self._prior_model(problem),
+                noise_share=s.noise_share,
             )
             feas = None
             if problem.X_failed.shape[0]:

@@ -290,6 +290,9 @@ def test_our_strategies_run_as_plain_optuna_samplers(
         ({"impute_failures": 1}, r"impute_failures must be true or false; got 1"),
         ({"min_distance": 2.0}, r"min_distance must be a unit-cube distance"),
         ({"device": "gpu"}, r"device must be 'cpu', 'cuda' or 'cuda:<index>'"),
+        ({"noise_share": 0.0}, r"noise_share must be a number above 0 .* got 0.0"),
+        ({"noise_share": 11}, r"noise_share must be a number above 0 .* got 11"),
+        ({"noise_share": True}, r"noise_share must be a number above 0 .* got True"),
     ],
 )
 def test_bad_gp_settings_are_named(change: dict[str, Any], match: str) -> None:

@@ -48,6 +48,9 @@ def test_variant_settings_are_parsed_and_labelled_canonically() -> None:
     assert same.label == v.label and same.slug == v.slug
     assert re.fullmatch(r"gp-[0-9a-f]{8}", v.slug)
     assert parse_strategy(v.label) == v  # a label reads back as itself
+    noisy = parse_strategy("gp[noise_share=0.6]")
+    assert noisy.gp_options == {"noise_share": 0.6}
+    assert parse_strategy("gp[noise_share=off]").gp_options == {"noise_share": None}
     flags = parse_strategy("gp[impute_failures=true,num_restarts=3]")
     assert flags.gp_options == {"impute_failures": True, "num_restarts": 3}
     assert flags.label == "gp[impute_failures=true,num_restarts=3]"
