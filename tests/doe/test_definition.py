@@ -150,6 +150,7 @@ def test_gp_table_in_a_toml_file(tmp_path: Path) -> None:
         "prior": "campaigns.li2s_si.prior:expected",
         "trust_length": None,  # "off" in the file: TOML has no null
         "design_region": "prior",
+        "noise_share": 0.6,
     }
     path.write_text(
         text.replace(prior, 'tail_floor = 0.05\nmean = "constant"').replace(
@@ -161,6 +162,7 @@ def test_gp_table_in_a_toml_file(tmp_path: Path) -> None:
         "tail_floor": 0.05,
         "mean": "constant",
         "trust_length": None,
+        "noise_share": 0.6,
     }
 
 

@@ -64,10 +64,13 @@ def test_init_shows_the_gp_table(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     out = ok(f"sqlite:///{tmp_path}/doe.db", "init", str(path)).stdout
-    assert "GP settings: tail_floor = 0.05, trust_length = 'off'" in out
+    assert (
+        "GP settings: noise_share = 0.6, tail_floor = 0.05, trust_length = 'off'"
+        in out
+    )
     cell = ok(f"sqlite:///{tmp_path}/cell.db", "init", str(CELL_TOML)).stdout
     assert (
-        "GP settings: design_region = 'prior', prior = "
+        "GP settings: design_region = 'prior', noise_share = 0.6, prior = "
         "'campaigns.li2s_si.prior:expected', trust_length = 'off'" in cell
     )
 
