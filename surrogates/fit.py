@@ -174,7 +174,7 @@ def fit_gp(
         notes += build_notes
         if noise_share is not None:
             for gp in [*model.models, *([] if joint is None else [joint])]:
-                set_noise_prior(gp, noise_share)
+                _set_noise_prior(gp, noise_share)
         if warm_start is not None:
             _copy_hyperparameters(warm_start, model, inputs.outcome_names)
         if joint is None or not _fit_joint(joint, model, maxiter, notes):
@@ -263,7 +263,7 @@ def _check_prior(prior: Any, inputs: FitInputs) -> None:
     prior(inputs.train_X.detach().cpu().numpy())  # shape and finiteness, named
 
 
-def set_noise_prior(gp: SingleTaskGP, share: float) -> None:
+def _set_noise_prior(gp: SingleTaskGP, share: float) -> None:
     """Put a log-normal prior of median ``share**2`` on ``gp``'s inferred noise.
 
     The noise is the variance of the standardised outcome, so ``share`` is the
