@@ -27,7 +27,7 @@ from doe.strategy_settings import file_options, table_of
 __all__ = ["SCHEMA_VERSION", "STRATEGY_NAMES", "CampaignDefinition"]
 
 SCHEMA_VERSION = 1
-STRATEGY_NAMES = ("gp", "sobol", "random", "tpe", "nsga2", "gpsampler")
+STRATEGY_NAMES = ("gp", "sobol", "random", "tpe", "nsga2", "gpsampler", "botorch")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _TOP_KEYS = {
     "name",

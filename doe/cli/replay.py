@@ -125,7 +125,8 @@ def replay(
     strategies: str = typer.Option(
         "gp,sobol,tpe,nsga2,gpsampler",
         "--strategies",
-        help="Comma-separated strategies; a gp variant takes \\[gp] settings in "
+        help="Comma-separated strategies (gp, sobol, random, tpe, nsga2, gpsampler, "
+        "botorch); a gp variant takes \\[gp] settings in "
         "brackets, e.g. gp,gp\\[tail_floor=0.05,trust_length=off],tpe.",
     ),
     budgets: str | None = typer.Option(

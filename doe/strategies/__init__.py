@@ -2,7 +2,10 @@
 
 Each strategy has ``propose(history, n) -> list[Proposal]``. ``gp`` and ``sobol`` are
 also Optuna samplers; ``random``, ``tpe``, ``nsga2`` and ``gpsampler`` are Optuna's own
-samplers run on the same History.
+samplers run on the same History, and ``botorch`` is the textbook BoTorch recipe
+(Optuna's maintained ``BoTorchSampler``: one ``SingleTaskGP`` over the objectives
+and limits, qLogNEHVI against the worst values measured, or qLogEI with one
+objective), the yardstick a lab that knows BoTorch would compare ``gp`` with.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ def make_strategy(
         name: One of ``STRATEGY_NAMES``.
         definition: The campaign definition.
         seed: Seed (default: the campaign's).
-        device: ``"cpu"`` or ``"cuda"`` (for ``gp``).
+        device: ``"cpu"`` or ``"cuda"`` (for ``gp`` and ``botorch``).
         **options: ``GPSettings`` fields for ``gp``; they override the campaign
             file's ``[gp]`` table, which overrides the defaults.
 
@@ -83,6 +86,9 @@ def make_strategy(
             seed=s, population_size=max(4, n0)
         ),
         "gpsampler": lambda s: optuna.samplers.GPSampler(seed=s, n_startup_trials=n0),
+        "botorch": lambda s: _botorch_sampler(
+            s, n0, len(definition.objectives), device
+        ),
     }
     if name not in factories:
         raise UnknownStrategyError(
@@ -90,3 +96,23 @@ def make_strategy(
             f"Choose one of: {', '.join(STRATEGY_NAMES)}."
         )
     return OptunaStrategy(name, definition, factories[name], seed=seed)
+
+
+def _botorch_sampler(seed: int, n_startup: int, n_objectives: int, device: str) -> Any:
+    """Optuna's ``BoTorchSampler`` with BoTorch's log acquisitions, pending-aware."""
+    import torch
+    from optuna_integration.botorch import (
+        BoTorchSampler,
+        qlogei_candidates_func,
+        qnehvi_candidates_func,
+    )
+
+    return BoTorchSampler(
+        candidates_func=(
+            qnehvi_candidates_func if n_objectives > 1 else qlogei_candidates_func
+        ),
+        n_startup_trials=n_startup,
+        consider_running_trials=True,
+        seed=seed,
+        device=torch.device(device),
+    )

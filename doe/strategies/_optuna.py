@@ -9,6 +9,7 @@ generations) travels in each proposal's ``sampler_attrs`` and comes back next ti
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -140,6 +141,12 @@ class OptunaStrategy:
         from doe.strategies.gp import _mix
 
         seed = _mix(self.seed, history.n_total)
+        with warnings.catch_warnings():
+            # BoTorchSampler and its acquisitions are marked experimental in Optuna
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return self._ask(history, n, seed)
+
+    def _ask(self, history: History, n: int, seed: int) -> list[Proposal]:
         study = self._study(history, self._factory(seed))
         dists = distributions(self.definition)
         out = []

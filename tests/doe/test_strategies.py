@@ -200,7 +200,9 @@ def test_unknown_strategy(definition: CampaignDefinition) -> None:
         make_strategy("tep", definition)
 
 
-@pytest.mark.parametrize("name", ["gp", "sobol", "random", "tpe", "nsga2", "gpsampler"])
+@pytest.mark.parametrize(
+    "name", ["gp", "sobol", "random", "tpe", "nsga2", "gpsampler", "botorch"]
+)
 def test_every_strategy_proposes_inside_the_bounds(
     definition: CampaignDefinition, name: str
 ) -> None:
@@ -213,6 +215,28 @@ def test_every_strategy_proposes_inside_the_bounds(
     for p in props:
         assert definition.space.validate(p.params) == pytest.approx(p.params)
         assert p.info["strategy"] == name
+
+
+def test_botorch_baseline_proposes_from_its_model(
+    toy_dict: dict[str, Any], definition: CampaignDefinition
+) -> None:
+    # Past the 4-point design, BoTorch's own recipe models the 10 measurements:
+    # the toy front is yield's peak at 60 C, along the whole concentration range
+    # (a random proposal lands within 8 C of it one time in four).
+    props = make_strategy("botorch", definition).propose(
+        _history(definition, 10, pending=1), 3
+    )
+    assert [p.info["reason"] for p in props] == ["optuna BoTorchSampler"] * 3
+    assert all(abs(p.params["temp_c"] - 60.0) < 8.0 for p in props)
+    assert len({round(p.params["conc_mol_l"], 3) for p in props}) == 3
+    # One objective (qLogEI): the yield's peak, at the highest concentration.
+    single = CampaignDefinition.from_dict(
+        {**toy_dict, "objectives": toy_dict["objectives"][:1]}
+    )
+    props = make_strategy("botorch", single).propose(_history(single, 10), 2)
+    for p in props:
+        assert abs(p.params["temp_c"] - 60.0) < 8.0
+        assert p.params["conc_mol_l"] > 0.5
 
 
 def test_lost_cells_teach_nothing_and_failures_can_be_imputed(

@@ -65,8 +65,7 @@ def test_init_shows_the_gp_table(tmp_path: Path) -> None:
     )
     out = ok(f"sqlite:///{tmp_path}/doe.db", "init", str(path)).stdout
     assert (
-        "GP settings: noise_share = 0.6, tail_floor = 0.05, trust_length = 'off'"
-        in out
+        "GP settings: noise_share = 0.6, tail_floor = 0.05, trust_length = 'off'" in out
     )
     cell = ok(f"sqlite:///{tmp_path}/cell.db", "init", str(CELL_TOML)).stdout
     assert (
