@@ -253,6 +253,9 @@ class DoeGroup(TyperGroup):
                 return super().invoke(ctx)
             except (typer.Exit, typer.Abort, typer.TyperException):
                 raise
+            except BrokenPipeError:
+                # the reader went away (`doe ... | head`): click exits 1, quietly
+                raise
             except Exception as exc:
                 code = report_error(exc, debug=state_of(ctx).debug)
                 raise typer.Exit(code) from exc

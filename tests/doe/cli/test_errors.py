@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import errno
+import sys
 from pathlib import Path
 
 import pytest
+import typer
 from pytest import param
 
 from doe import Campaign
 from doe import exceptions as exc
-from doe.cli._common import exit_code_for
+from doe.cli._common import DoeGroup, exit_code_for
 from doe.exceptions import StorageBusyError
 from tests.doe.cli import (
     GOOD,
@@ -468,3 +471,28 @@ def test_xlsx_errors_name_the_spreadsheet_row(
 )
 def test_exit_code_map(error: type[Exception], code: int) -> None:
     assert exit_code_for(error("x")) == code
+
+
+def test_a_reader_that_goes_away_is_not_an_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `doe suggest --help | head -30`: head exits, and the rest of the help
+    # fails to write. That used to end in "internal error: BrokenPipeError";
+    # it now exits 1 quietly, as click does.
+    cli = typer.Typer(cls=DoeGroup)
+
+    @cli.command()
+    def show() -> None:
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    @cli.command()
+    def other() -> None:
+        """A second command, so that `show` is a subcommand as in `doe`."""
+
+    # click swaps in flush-pacifying wrappers; put the captured streams back
+    monkeypatch.setattr(sys, "stdout", sys.stdout)
+    monkeypatch.setattr(sys, "stderr", sys.stderr)
+    with pytest.raises(SystemExit) as ended:
+        cli(["show"], prog_name="doe")
+    assert ended.value.code == FAILED
+    assert capsys.readouterr().err == ""
