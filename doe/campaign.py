@@ -439,8 +439,9 @@ class Campaign:
         """Check measured outcomes against the definition.
 
         Raises:
-            InvalidMeasurementError: Unknown outcome, a missing objective, or a value
-                that is not a finite number.
+            InvalidMeasurementError: Unknown outcome, a missing objective, a value
+                that is not a finite number, or an objective outside its
+                ``valid_range``.
         """
         d = self.definition
         known = d.outcome_names
@@ -461,7 +462,7 @@ class Campaign:
                 f"{self.name!r}; every objective needs a measured value (use `doe fail` if "
                 "the experiment failed)."
             )
-        return {
+        values = {
             key: to_finite_float(
                 value,
                 what=f"Outcome {key!r}{where} [{d.outcome_unit(key)}]",
@@ -469,6 +470,15 @@ class Campaign:
             )
             for key, value in outcomes.items()
         }
+        for o in d.objectives:
+            if o.out_of_range(values[o.name]):
+                low, high = o.valid_range or (0.0, 0.0)
+                raise InvalidMeasurementError(
+                    f"Outcome {o.name!r}{where} [{o.unit}] = {values[o.name]:g} is "
+                    f"outside its valid range {low:g} to {high:g}; check it for a typo "
+                    "(or widen valid_range of this objective in the campaign file)."
+                )
+        return values
 
     def record(
         self,

@@ -45,7 +45,15 @@ _TOP_KEYS = {
     "version",
 }
 _PARAM_KEYS = {"name", "low", "high", "unit", "log", "step", "description"}
-_OBJ_KEYS = {"name", "direction", "unit", "threshold", "description", "noise_sd"}
+_OBJ_KEYS = {
+    "name",
+    "direction",
+    "unit",
+    "threshold",
+    "description",
+    "noise_sd",
+    "valid_range",
+}
 _LIMIT_KEYS = {"name", "op", "value"}
 
 
@@ -328,8 +336,8 @@ class CampaignDefinition:
         """Raise if ``new`` would change this campaign's data meaning.
 
         Parameters (names, bounds, scale), objectives (names, directions) and the
-        campaign name must stay; descriptions, thresholds, noise levels, limits,
-        strategy and the other settings may change.
+        campaign name must stay; descriptions, thresholds, noise levels, valid
+        ranges, limits, strategy and the other settings may change.
 
         Raises:
             IncompatibleDefinitionError: Naming what changed.

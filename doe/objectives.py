@@ -55,6 +55,10 @@ class Objective:
             known noise instead of inferring the noise from few, scattered results,
             which on noisy outcomes it underestimates (it chases the scatter).
             ``None``: inferred.
+        valid_range: ``(low, high)``, the values a measurement can take, in the
+            objective's unit (e.g. ``(0, 110)`` for a retention in %). A result
+            outside is refused as a likely typo before anything is written.
+            ``None``: any finite number.
     """
 
     name: str
@@ -63,6 +67,7 @@ class Objective:
     threshold: float | None = None
     description: str = ""
     noise_sd: float | None = None
+    valid_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         _check_name(self.name, "Objective")
@@ -90,6 +95,36 @@ class Objective:
                     f"> 0 in {self.unit}; got {sd!r}. Leave it out to infer the noise."
                 )
             object.__setattr__(self, "noise_sd", sd)
+        if self.valid_range is not None:
+            object.__setattr__(self, "valid_range", self._checked_range())
+
+    def _checked_range(self) -> tuple[float, float]:
+        where = f"Objective {self.name!r} valid_range"
+        pair = self.valid_range
+        if isinstance(pair, str) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise DefinitionError(
+                f"{where} must be [low, high] in {self.unit}; got {pair!r}."
+            )
+        low, high = (
+            to_finite_float(v, what=where, error=DefinitionError) for v in pair
+        )
+        if not low < high:
+            raise DefinitionError(
+                f"{where} must have low < high; got [{low:g}, {high:g}] {self.unit}."
+            )
+        if self.threshold is not None and not low <= self.threshold <= high:
+            raise DefinitionError(
+                f"Objective {self.name!r} threshold {self.threshold:g} {self.unit} lies "
+                f"outside its valid_range [{low:g}, {high:g}]; move one of them."
+            )
+        return (low, high)
+
+    def out_of_range(self, value: float) -> bool:
+        """Whether a measured ``value`` lies outside ``valid_range``."""
+        if self.valid_range is None:
+            return False
+        low, high = self.valid_range
+        return not low <= value <= high
 
     @property
     def sign(self) -> float:
@@ -114,6 +149,8 @@ class Objective:
             out["description"] = self.description
         if self.noise_sd is not None:
             out["noise_sd"] = self.noise_sd
+        if self.valid_range is not None:
+            out["valid_range"] = list(self.valid_range)
         return out
 
 

@@ -90,11 +90,13 @@ def _gp_settings(d: CampaignDefinition) -> str:
 
 def _outcome_table(d: CampaignDefinition) -> Table:
     table = Table(title="Outcomes", title_justify="left")
-    for col in ("outcome", "goal", "unit", "threshold", "limit", "noise (1 sd)"):
+    cols = ("outcome", "goal", "unit", "threshold", "limit", "noise (1 sd)", "valid")
+    for col in cols:
         table.add_column(col)
     limits = {lim.name: f"{lim.op} {lim.value:g}" for lim in d.limits}
     for o in d.objectives:
         noise = "inferred" if o.noise_sd is None else f"± {o.noise_sd:g}"
+        valid = "" if o.valid_range is None else "{:g} to {:g}".format(*o.valid_range)
         table.add_row(
             o.name,
             o.direction,
@@ -102,9 +104,10 @@ def _outcome_table(d: CampaignDefinition) -> Table:
             fmt_value(o.threshold),
             limits.get(o.name, ""),
             noise,
+            valid,
         )
     for name, unit in d.outcomes:
-        table.add_row(name, "recorded", unit, "", limits.get(name, ""), "")
+        table.add_row(name, "recorded", unit, "", limits.get(name, ""), "", "")
     return table
 
 

@@ -62,6 +62,8 @@ def cache_dir() -> Path:
 def problem_hash(definition: CampaignDefinition) -> str:
     """Hash of what the truth depends on: parameters, objectives, limits."""
     d = definition.to_dict()
+    for o in d["objectives"]:
+        o.pop("valid_range", None)  # checks measurements, not the truth
     blob = json.dumps(
         {k: d[k] for k in ("parameters", "objectives", "limits")}, sort_keys=True
     )

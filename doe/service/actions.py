@@ -95,10 +95,12 @@ def outcome_field_errors(campaign: Campaign, raw: Mapping[str, Any]) -> dict[str
     Each field is checked alone by ``Campaign.validate_outcomes`` (the other
     objectives stand in as valid), so the messages are the Python API's own.
     """
-    objectives = [o.name for o in campaign.definition.objectives]
+    valid = {  # a value each objective accepts
+        o.name: (o.valid_range or (0.0,))[0] for o in campaign.definition.objectives
+    }
     errors: dict[str, str] = {}
-    for key in [*raw, *(o for o in objectives if o not in raw)]:
-        probe: dict[str, Any] = {o: 0.0 for o in objectives if o != key}
+    for key in [*raw, *(o for o in valid if o not in raw)]:
+        probe: dict[str, Any] = {o: v for o, v in valid.items() if o != key}
         if key in raw:
             probe[key] = raw[key]
         try:

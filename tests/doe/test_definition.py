@@ -91,6 +91,41 @@ def test_objective_noise_sd_round_trips_and_is_checked(
             CampaignDefinition.from_dict(toy_dict)
 
 
+def test_objective_valid_range_round_trips_and_is_checked(
+    toy_dict: dict[str, Any],
+) -> None:
+    toy_dict["objectives"][0]["valid_range"] = [0, 100]
+    d = CampaignDefinition.from_dict(toy_dict)
+    assert d.objectives[0].valid_range == (0.0, 100.0)
+    assert d.objectives[1].valid_range is None
+    assert CampaignDefinition.from_dict(d.to_dict()) == d
+    assert d.objectives[0].out_of_range(100.5) and not d.objectives[0].out_of_range(0)
+    assert not d.objectives[1].out_of_range(1e9)
+    # a lab may widen it later: the campaign is kept
+    CampaignDefinition.from_dict(
+        {
+            **toy_dict,
+            "objectives": [
+                dict(toy_dict["objectives"][0], valid_range=[0, 120]),
+                *toy_dict["objectives"][1:],
+            ],
+        }
+    ).check_compatible(d)
+    for bad, match in [
+        ([0], r"'yield_pct' valid_range must be \[low, high\] in %; got \[0\]"),
+        ("0-100", r"'yield_pct' valid_range must be \[low, high\]"),
+        ([0, "lots"], r"'yield_pct' valid_range must be a number; got 'lots'"),
+        ([100, 0], r"'yield_pct' valid_range must have low < high; got \[100, 0\] %"),
+        (
+            [5, 100],
+            r"'yield_pct' threshold 0 % lies outside its valid_range \[5, 100\]",
+        ),
+    ]:
+        toy_dict["objectives"][0]["valid_range"] = bad
+        with pytest.raises(DefinitionError, match=match):
+            CampaignDefinition.from_dict(toy_dict)
+
+
 def test_bad_parameter_key_names_the_table(toy_dict: dict[str, Any]) -> None:
     toy_dict["parameters"][1]["hi"] = 3
     with pytest.raises(DefinitionError, match=r"Unknown key 'hi' in parameters\[1\]"):

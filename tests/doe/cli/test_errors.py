@@ -105,6 +105,12 @@ CASES = [
         id="nan",
     ),
     param(
+        ["record", "4", "specific_energy_wh_kg=251", "retention_pct=702", GOOD[2]],
+        USAGE,
+        "'retention_pct' [%] = 702 is outside its valid range 0 to 110; check it",
+        id="out-of-range",
+    ),
+    param(
         ["record", "4", *GOOD[:2]],
         USAGE,
         "Missing objective(s) 'safety_score'",
@@ -367,6 +373,12 @@ IMPORT_FILES = [
         IMPORT_HEAD + IMPORT_OK + "0.4,400,12,20,1.2,230,66,80\n",
         "Parameter 'li2s_loading_mg_cm2' in {file} row 3 must lie in [0.5, 8] mg/cm2",
         id="out-of-range",
+    ),
+    param(
+        IMPORT_HEAD + IMPORT_OK + "0.4,400,1.5,20,1.2,230,66,800\n",
+        "Outcome 'safety_score' in {file} row 3 [0-100] = 800 is outside its valid "
+        "range 0 to 100",
+        id="outcome-out-of-range",
     ),
     param(
         IMPORT_HEAD + IMPORT_OK + "0.4,hot,1.5,20,1.2,230,66,80\n",

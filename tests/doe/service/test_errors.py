@@ -20,10 +20,20 @@ from doe.service.auth import AuthStore
 from tests.doe.service import Service, TestClient, running_service, sobol_toy
 
 
+def _with_ranges() -> dict[str, Any]:
+    """The toy campaign; yield and cost take only plausible values (cost >= 0.5)."""
+    toy = sobol_toy()
+    ranges = {"yield_pct": [0.0, 100.0], "cost_eur": [0.5, 50.0]}
+    toy["objectives"] = [
+        {**o, "valid_range": ranges[o["name"]]} for o in toy["objectives"]
+    ]
+    return toy
+
+
 @pytest.fixture(name="svc", scope="module")
 def fixture_svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     url = f"sqlite:///{tmp_path_factory.mktemp('errors')}/doe.db"
-    with running_service(url, campaign=sobol_toy()) as svc:
+    with running_service(url, campaign=_with_ranges()) as svc:
         yield svc
 
 
@@ -68,6 +78,13 @@ def _no_traceback(r: Any) -> None:
             "outcomes.cost_eur",
             "[EUR] must be a finite number",
             id="inf",
+        ),
+        pytest.param(
+            '{"outcomes": {"yield_pct": 150, "cost_eur": 2}}',
+            "InvalidMeasurementError",
+            "outcomes.yield_pct",
+            "[%] = 150 is outside its valid range 0 to 100",
+            id="out-of-range",
         ),
         pytest.param(
             '{"outcomes": {"yield_pct": 1, "cost_eur": 2, "yeild": 3}}',
@@ -127,7 +144,7 @@ def test_bad_results_are_422_naming_the_field_and_write_nothing(
     got = r.json()
     assert got["error"] == error
     if field is not None:
-        assert field in got["fields"], got
+        assert list(got["fields"]) == [field], got  # only the bad field
         assert fragment in got["fields"][field] or fragment in str(got["detail"])
     else:
         assert fragment in got["detail"]
