@@ -855,13 +855,29 @@ class Campaign:
                 out.append(t)
         return out
 
-    def pareto(self) -> pd.DataFrame:
-        """The measured Pareto front among experiments that meet every limit."""
+    def pareto(self, *, model: bool = False) -> pd.DataFrame:
+        """The Pareto front of the measured experiments.
+
+        Args:
+            model: By the measurements (default): the experiments that meet every
+                limit and that no other such experiment beats. With ``model=True``,
+                by the ``gp`` model's estimate of each measured experiment's
+                expected outcomes instead (the measurement smoothed by its
+                neighbours and the inferred scatter; limits checked on the
+                estimate): fewer lucky measurements on it, and the estimate's
+                ``est_<outcome>`` and ``est_<outcome>_std`` columns beside the
+                measured ones. Empty while the model cannot be fitted.
+
+        Returns:
+            The front's rows of ``table()``.
+        """
         import pandas as pd
 
         d = self.definition
-        trials = self._feasible_complete()
         table = self.table()
+        if model:
+            return self._model_pareto(table)
+        trials = self._feasible_complete()
         if not trials:
             return table.iloc[0:0]
         obj = objective_matrix([t.outcomes for t in trials], d.objectives)
@@ -869,6 +885,33 @@ class Campaign:
         keep = [t.number for t, m in zip(trials, mask, strict=True) if m]
         front = table[table["trial"].isin(keep)]
         return pd.DataFrame(front).reset_index(drop=True)
+
+    def _model_pareto(self, table: pd.DataFrame) -> pd.DataFrame:
+        import pandas as pd
+
+        from doe.strategies import GPStrategy, make_strategy
+
+        d = self.definition
+        trials = self.trials()
+        complete = [t for t in trials if t.state == "complete"]
+        strategy = make_strategy("gp", d, device=self.device)
+        assert isinstance(strategy, GPStrategy)  # make_strategy's "gp"
+        est = strategy.estimate(self.history(trials), [t.params for t in complete])
+        if not est:
+            return table.iloc[0:0]
+        means = {name: mean for name, (mean, _) in est.items()}
+        ok = np.ones(len(complete), dtype=bool)
+        for lim in d.limits:
+            ok &= np.array([lim.is_met(v) for v in means[lim.name]], dtype=bool)
+        idx = np.flatnonzero(ok)
+        signed = np.column_stack([o.sign * means[o.name] for o in d.objectives])[idx]
+        keep = idx[pareto_mask(signed)] if len(idx) else idx
+        rows = table.set_index("trial").loc[[complete[i].number for i in keep]]
+        front = pd.DataFrame(rows).reset_index()
+        for name, (mean, std) in est.items():
+            front[f"est_{name}"] = mean[keep]
+            front[f"est_{name}_std"] = std[keep]
+        return front
 
     def reference_point(self) -> list[float]:
         """The hypervolume reference point (signed for maximisation)."""

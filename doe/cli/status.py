@@ -45,15 +45,18 @@ def status(
     model: bool = typer.Option(
         True,
         "--model/--no-model",
-        help="Cross-validate the model (leave-one-out; fits a GP per outcome).",
+        help="Fit the model: its Pareto front of the measured cells, and its "
+        "leave-one-out quality (fits a GP per outcome).",
     ),
 ) -> None:
     """Show progress: trials by state, Pareto front, hypervolume, model quality.
 
     The Pareto front counts only measured trials that meet every limit; the
-    hypervolume after each suggestion round is measured above the objectives'
-    thresholds; the model's leave-one-out R², 95% coverage and RMSE per outcome
-    say how far its predictions can be trusted.
+    front by the model's estimate ranks the same trials by their expected
+    outcomes (the measurement scatter smoothed out), so a lucky measurement does
+    not put a cell on it; the hypervolume after each suggestion round is
+    measured above the objectives' thresholds; the model's leave-one-out R², 95%
+    coverage and RMSE per outcome say how far its predictions can be trusted.
     """
     campaign = state_of(ctx).load()
     report = build_report(campaign, model=model)
@@ -74,6 +77,7 @@ def build_report(campaign: Campaign, *, model: bool) -> dict[str, Any]:
     d = campaign.definition
     ref = campaign.reference_point()
     quality, why = _model_quality(campaign, enabled=model)
+    model_front = _model_pareto_rows(campaign) if model else None
     return {
         "campaign": campaign.name,
         "storage": mask_url(campaign.storage),
@@ -86,6 +90,7 @@ def build_report(campaign: Campaign, *, model: bool) -> dict[str, Any]:
         "hypervolume_by_round": hypervolume_by_round(campaign, trials, ref),
         "model_quality": quality,
         "model_quality_note": why,
+        "model_pareto": model_front,
     }
 
 
@@ -121,6 +126,39 @@ def _pareto_rows(campaign: Campaign) -> list[dict[str, Any]]:
     first = d.objectives[0]
     rows.sort(key=lambda r: -first.sign * r["outcomes"].get(first.name, math.nan))
     return rows
+
+
+def _model_pareto_rows(campaign: Campaign) -> list[dict[str, Any]]:
+    """The front by the model's estimates: settings, estimate [mean, sd], measured."""
+    d = campaign.definition
+    with spinner("Estimating the measured cells' expected outcomes..."):
+        front = campaign.pareto(model=True)
+    rows = []
+    for rec in front.to_dict("records"):
+        estimate = {
+            n: [float(rec[f"est_{n}"]), float(rec[f"est_{n}_std"])]
+            for n in d.outcome_names
+            if f"est_{n}" in rec
+        }
+        measured = {
+            n: float(rec[n])
+            for n in estimate
+            if rec.get(n) is not None and math.isfinite(float(rec[n]))
+        }
+        rows.append(
+            {
+                "trial": int(rec["trial"]),
+                "settings": {p: float(rec[p]) for p in d.space.names},
+                "estimate": estimate,
+                "outcomes": measured,
+            }
+        )
+    first = d.objectives[0]
+
+    def by_first(row: dict[str, Any]) -> float:
+        return -first.sign * float(row["estimate"][first.name][0])
+
+    return sorted(rows, key=by_first)
 
 
 def hypervolume_by_round(
@@ -190,6 +228,8 @@ def _print_report(campaign: Campaign, report: dict[str, Any]) -> None:
     if report["pending"]:
         console.print(_pending_table(report["pending"]))
     console.print(_pareto_table(campaign, report))
+    if report["model_pareto"]:
+        console.print(_model_pareto_table(campaign, report))
     console.print(_hypervolume_table(campaign, report))
     if report["model_quality"]:
         console.print(_quality_table(campaign, report))
@@ -236,6 +276,45 @@ def _pareto_table(campaign: Campaign, report: dict[str, Any]) -> Table:
         )
     if not report["pareto"]:
         table.caption = "no complete trial meets the limits yet"
+    return table
+
+
+def _model_pareto_table(campaign: Campaign, report: dict[str, Any]) -> Table:
+    d = campaign.definition
+    rows = report["model_pareto"]
+    shown = [o.name for o in d.objectives]
+    shown += [lim.name for lim in d.limits if lim.name not in shown]
+    table = Table(
+        title=f"Pareto front by the model's estimate ({len(rows)} trials; "
+        "measurement scatter smoothed out)",
+        title_justify="left",
+    )
+    table.add_column("trial", justify="right")
+    for p in d.space.parameters:
+        table.add_column(p.label, justify="right", overflow="fold")
+    for name in shown:
+        table.add_column(
+            f"{name} [{d.outcome_unit(name)}]", justify="right", overflow="fold"
+        )
+    for r in rows:
+        cells = []
+        for n in shown:
+            mean, sd = r["estimate"][n]
+            measured = r["outcomes"].get(n)
+            cells.append(
+                f"{fmt_value(mean)} ± {fmt_value(sd, 2)}"
+                + ("" if measured is None else f" ({fmt_value(measured)})")
+            )
+        table.add_row(
+            str(r["trial"]),
+            *(fmt_value(r["settings"][p]) for p in d.space.names),
+            *cells,
+        )
+    table.caption = (
+        "estimate ± sd of each cell's expected outcome (measured in brackets); "
+        "limits checked on the estimate, so one lucky or unlucky measurement does "
+        "not decide a cell's place."
+    )
     return table
 
 

@@ -14,7 +14,7 @@ import abc
 import contextlib
 import functools
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -543,6 +543,45 @@ class GPStrategy(_HistorySampler):
         except _FallbackError:
             return {}
         return _diagnostics(sur)
+
+    def estimate(
+        self, history: History, settings: Sequence[Mapping[str, float]]
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The model's estimate of the expected outcomes at ``settings``.
+
+        The expected outcome is what the cell gives on average, without the
+        measurement scatter: for measured settings it is the measurement smoothed
+        by its neighbours, the lab's expectation and the inferred noise.
+
+        Args:
+            history: The measurements the model is fitted on.
+            settings: One mapping of knob values per setting.
+
+        Returns:
+            ``{outcome: (mean, std)}``, `n`-arrays in the outcome's unit, for the
+            objectives and the limited outcomes; ``{}`` when the model cannot be
+            fitted yet (fewer than 4 measurements, constant outcomes).
+        """
+        import torch
+
+        if history.n_complete < 4:
+            return {}
+        try:
+            problem = self._problem(history)
+            sur, _, _ = self._fit(problem, _mix(self.seed, history.n_total))
+        except _FallbackError:
+            return {}
+        X = torch.as_tensor(
+            self.definition.space.encode([dict(row) for row in settings]),
+            dtype=torch.float64,
+            device=torch.device(self.settings.device),
+        )
+        mean, std = sur.predict(X)
+        mean_np, std_np = mean.cpu().numpy(), std.cpu().numpy()
+        return {
+            name: (mean_np[:, j].copy(), std_np[:, j].copy())
+            for j, name in enumerate(problem.outcome_names)
+        }
 
     def _propose_model(self, history: History, n: int) -> list[Proposal]:
         import torch

@@ -303,7 +303,7 @@ def test_status_table_and_json(storage: str) -> None:
     c = _campaign(storage)
     assert by_round[-1]["hypervolume"] == pytest.approx(c.hypervolume())
     assert 0 < by_round[0]["hypervolume"] < by_round[1]["hypervolume"]
-    assert doc["model_quality"] is None
+    assert doc["model_quality"] is None and doc["model_pareto"] is None
     table = ok(storage, "status", "--no-model").stdout
     for text in ("Pareto front", "Hypervolume by round", "0 (recorded)", "Pending"):
         assert text in table
@@ -311,7 +311,8 @@ def test_status_table_and_json(storage: str) -> None:
 
 
 def test_status_model_quality(storage: str) -> None:
-    assert "too few measurements" in ok(storage, "status").stdout
+    early = ok(storage, "status").stdout
+    assert "too few measurements" in early and "by the model" not in early
     from campaigns.li2s_si import SimulatedCell
 
     cell = SimulatedCell(noise=False)
@@ -336,6 +337,15 @@ def test_status_model_quality(storage: str) -> None:
     assert "prior weight" in table
     weight = format_number(quality["specific_energy_wh_kg"]["prior_weight"], 2)
     assert re.search(rf"│\s+{re.escape(weight)} │\n", table)  # the last column
+    # The front by the model's estimate: the Campaign's, with estimate and measured
+    front = _campaign(storage).pareto(model=True)
+    rows = doc["model_pareto"]
+    assert sorted(r["trial"] for r in rows) == sorted(front["trial"])
+    first = rows[0]
+    mean, sd = first["estimate"]["safety_score"]
+    assert sd > 0 and first["outcomes"]["safety_score"] > 0
+    assert f"Pareto front by the model's estimate ({len(rows)} trials" in table
+    assert f"{format_number(mean)} ± {format_number(sd, 2)} (" in table
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
