@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Response, status
+from fastapi import APIRouter, Body, Query, Response, status
 
 from doe.campaign import Campaign, list_campaigns
 from doe.ledger import FAILURE_KINDS
@@ -174,10 +174,21 @@ def post_pull(
 
 @router.get("/{name}/pareto")
 def get_pareto(
-    *, user: ViewerDep, name: NamePath, campaigns: CampaignsDep
+    *,
+    user: ViewerDep,
+    name: NamePath,
+    campaigns: CampaignsDep,
+    model: Annotated[
+        bool,
+        Query(
+            description="Rank the measured experiments by the gp model's estimate "
+            "of their expected outcomes (adds est_<outcome> and est_<outcome>_std; "
+            "fits the model: seconds); empty while it cannot be fitted."
+        ),
+    ] = False,
 ) -> list[dict[str, Any]]:
     """The measured Pareto front (experiments meeting every limit), as rows."""
-    rows = campaigns(name).pareto().to_dict(orient="records")
+    rows = campaigns(name).pareto(model=model).to_dict(orient="records")
     return [{str(k): _jsonable(v) for k, v in row.items()} for row in rows]
 
 

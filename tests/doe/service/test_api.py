@@ -263,6 +263,11 @@ def test_pareto_rows_png_and_csv_export(svc: Service) -> None:
     expected = svc.campaign().pareto()
     assert [r["trial"] for r in rows] == expected["trial"].tolist()
     assert all(r["state"] == "complete" and r["purity_pct"] >= 90 for r in rows)
+    by_model = svc.client.get("/api/campaigns/toy/pareto?model=true", headers=h).json()
+    expected = svc.campaign().pareto(model=True)
+    assert [r["trial"] for r in by_model] == expected["trial"].tolist()
+    assert by_model[0]["est_yield_pct"] == pytest.approx(expected["est_yield_pct"][0])
+    assert by_model[0]["est_yield_pct_std"] > 0
     png = svc.client.get("/api/campaigns/toy/pareto.png", headers=h)
     assert png.headers["content-type"] == "image/png"
     assert png.content[:8] == b"\x89PNG\r\n\x1a\n" and len(png.content) > 5000
