@@ -175,6 +175,7 @@ def _render_campaign(
         key=lambda t: (t.finished_at or "", t.trial),
         reverse=True,
     )
+    valid = {o.name: o.valid_range for o in d.objectives if o.valid_range}
     context: dict[str, Any] = {
         "user": session.user,
         "csrf": session.csrf,
@@ -182,7 +183,7 @@ def _render_campaign(
         "summary": campaign_summary(campaign),
         "params": [(p.name, p.unit) for p in d.space.parameters],
         "outcomes": [
-            (n, d.outcome_unit(n), i < len(d.objectives))
+            (n, d.outcome_unit(n), i < len(d.objectives), valid.get(n))
             for i, n in enumerate(d.outcome_names)
         ],
         "failure_kinds": FAILURE_KINDS,

@@ -15,7 +15,10 @@ from tests.doe.service import Service, running_service, sobol_toy
 
 @pytest.fixture(name="svc")
 def fixture_svc(sqlite_url: str) -> Iterator[Service]:
-    with running_service(sqlite_url, campaign=sobol_toy()) as svc:
+    toy = sobol_toy()
+    first, *rest = toy["objectives"]
+    toy["objectives"] = [{**first, "valid_range": [0.0, 100.0]}, *rest]
+    with running_service(sqlite_url, campaign=toy) as svc:
         yield svc
 
 
@@ -82,6 +85,9 @@ def test_staff_claims_records_and_sees_it(svc: Service) -> None:
         r'name="out:cost_eur" type="number" step="any"[^>]*required', page.text
     )
     assert not re.search(r'name="out:purity_pct"[^>]*required', page.text)
+    # the browser refuses a yield outside its valid range before it is sent
+    assert re.search(r'name="out:yield_pct"[^>]*min="0.0" max="100.0"', page.text)
+    assert not re.search(r'name="out:cost_eur"[^>]*min=', page.text)
     assert '<img class="plot" src="/api/campaigns/toy/pareto.png"' in page.text
     assert svc.client.get("/api/campaigns/toy/pareto.png").status_code == 200  # cookie
 
@@ -110,6 +116,7 @@ def test_staff_claims_records_and_sees_it(svc: Service) -> None:
         pytest.param({"yield_pct": "50"}, "cost_eur", "Missing objective(s) 'cost_eur'", id="missing"),
         pytest.param({"yield_pct": "1e999", "cost_eur": "2"}, "yield_pct", "must be a finite number", id="inf"),
         pytest.param({"yield_pct": "abc", "cost_eur": "2"}, "yield_pct", "must be a number; got 'abc'", id="text"),
+        pytest.param({"yield_pct": "150", "cost_eur": "2"}, "yield_pct", "= 150 is outside its valid range 0 to 100", id="range"),
     ],
 )  # fmt: skip
 def test_server_side_errors_are_shown_next_to_the_field(
