@@ -43,9 +43,11 @@ from doe.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from rich.table import Table
     from typer._click.core import Context as ClickContext  # typer vendors click
 
     from doe.campaign import Campaign
+    from doe.definition import CampaignDefinition
 
 __all__ = [
     "EXIT_FAILED",
@@ -168,6 +170,18 @@ def out_console() -> Console:
 def err_console() -> Console:
     """A console on stderr (messages, spinners)."""
     return _console(stderr=True)
+
+
+def add_trial_columns(
+    table: Table, definition: CampaignDefinition, outcomes: Sequence[str]
+) -> None:
+    """The columns of a table of trials: trial, every knob, these outcomes; units."""
+    table.add_column("trial", justify="right")
+    for p in definition.space.parameters:
+        table.add_column(p.label, justify="right", overflow="fold")
+    for name in outcomes:
+        unit = definition.outcome_unit(name)
+        table.add_column(f"{name} [{unit}]", justify="right", overflow="fold")
 
 
 def note(message: str, style: str = "") -> None:

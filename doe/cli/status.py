@@ -17,6 +17,8 @@ from doe.cli._common import (
     STATES,
     CliUsageError,
     TableFormat,
+    add_trial_columns,
+    fmt_mean_std,
     fmt_value,
     note,
     out_console,
@@ -253,21 +255,25 @@ def _pending_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _pareto_table(campaign: Campaign, report: dict[str, Any]) -> Table:
+def _front_table(campaign: Campaign, title: str) -> tuple[Table, list[str]]:
+    """An empty table for front rows, and the outcomes it shows.
+
+    Its columns: trial, every knob, the objectives and the limited outcomes.
+    """
     d = campaign.definition
     shown = [o.name for o in d.objectives]
     shown += [lim.name for lim in d.limits if lim.name not in shown]
-    table = Table(
-        title=f"Pareto front ({len(report['pareto'])} trials, meeting every limit)",
-        title_justify="left",
+    table = Table(title=title, title_justify="left")
+    add_trial_columns(table, d, shown)
+    return table, shown
+
+
+def _pareto_table(campaign: Campaign, report: dict[str, Any]) -> Table:
+    d = campaign.definition
+    table, shown = _front_table(
+        campaign,
+        f"Pareto front ({len(report['pareto'])} trials, meeting every limit)",
     )
-    table.add_column("trial", justify="right")
-    for p in d.space.parameters:
-        table.add_column(p.label, justify="right", overflow="fold")
-    for name in shown:
-        table.add_column(
-            f"{name} [{d.outcome_unit(name)}]", justify="right", overflow="fold"
-        )
     for r in report["pareto"]:
         table.add_row(
             str(r["trial"]),
@@ -282,27 +288,18 @@ def _pareto_table(campaign: Campaign, report: dict[str, Any]) -> Table:
 def _model_pareto_table(campaign: Campaign, report: dict[str, Any]) -> Table:
     d = campaign.definition
     rows = report["model_pareto"]
-    shown = [o.name for o in d.objectives]
-    shown += [lim.name for lim in d.limits if lim.name not in shown]
-    table = Table(
-        title=f"Pareto front by the model's estimate ({len(rows)} trials; "
+    table, shown = _front_table(
+        campaign,
+        f"Pareto front by the model's estimate ({len(rows)} trials; "
         "measurement scatter smoothed out)",
-        title_justify="left",
     )
-    table.add_column("trial", justify="right")
-    for p in d.space.parameters:
-        table.add_column(p.label, justify="right", overflow="fold")
-    for name in shown:
-        table.add_column(
-            f"{name} [{d.outcome_unit(name)}]", justify="right", overflow="fold"
-        )
     for r in rows:
         cells = []
         for n in shown:
             mean, sd = r["estimate"][n]
             measured = r["outcomes"].get(n)
             cells.append(
-                f"{fmt_value(mean)} ± {fmt_value(sd, 2)}"
+                fmt_mean_std(mean, sd)
                 + ("" if measured is None else f" ({fmt_value(measured)})")
             )
         table.add_row(

@@ -19,6 +19,7 @@ from doe.cli._common import (
     CliUsageError,
     OutFormat,
     TableFormat,
+    add_trial_columns,
     fmt_mean_std,
     fmt_value,
     jsonable,
@@ -120,13 +121,7 @@ def _print_table(campaign: Campaign, batch: list[Suggestion]) -> None:
     d = campaign.definition
     predicted = _predicted_names(campaign, batch)
     table = Table(title=f"Suggestions for {campaign.name}", title_justify="left")
-    table.add_column("trial", justify="right")
-    for p in d.space.parameters:
-        table.add_column(p.label, justify="right", overflow="fold")
-    for name in predicted:
-        table.add_column(
-            f"{name} [{d.outcome_unit(name)}]", justify="right", overflow="fold"
-        )
+    add_trial_columns(table, d, predicted)
     table.add_column("strategy")
     table.add_column("reason")
     for s in batch:

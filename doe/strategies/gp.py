@@ -535,14 +535,22 @@ class GPStrategy(_HistorySampler):
             yet (fewer than 4 measurements: leave-one-out on fewer says nothing;
             constant outcomes).
         """
+        fitted = self._fit_to_report(history)
+        return {} if fitted is None else _diagnostics(fitted[1])
+
+    def _fit_to_report(self, history: History) -> tuple[_Problem, Any] | None:
+        """The problem and fitted surrogate of a report; None while it cannot be.
+
+        Fewer than 4 measurements say nothing; constant outcomes cannot be fitted.
+        """
         if history.n_complete < 4:
-            return {}
+            return None
         try:
             problem = self._problem(history)
             sur, _, _ = self._fit(problem, _mix(self.seed, history.n_total))
         except _FallbackError:
-            return {}
-        return _diagnostics(sur)
+            return None
+        return problem, sur
 
     def estimate(
         self, history: History, settings: Sequence[Mapping[str, float]]
@@ -564,13 +572,10 @@ class GPStrategy(_HistorySampler):
         """
         import torch
 
-        if history.n_complete < 4:
+        fitted = self._fit_to_report(history)
+        if fitted is None:
             return {}
-        try:
-            problem = self._problem(history)
-            sur, _, _ = self._fit(problem, _mix(self.seed, history.n_total))
-        except _FallbackError:
-            return {}
+        problem, sur = fitted
         X = torch.as_tensor(
             self.definition.space.encode([dict(row) for row in settings]),
             dtype=torch.float64,
