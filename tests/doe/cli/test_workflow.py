@@ -47,6 +47,7 @@ def test_init_prints_knobs_objectives_limits_and_storage(tmp_path: Path) -> None
         assert text in out
     for text in ("specific_energy_wh_kg", "maximize", "Wh/kg", ">= 70", "sobol", url):
         assert text in out
+    assert re.search(r"retention_pct .*│ 40 .*│ inferred .*│ 0 to 110 ", out)
     assert "Created campaign 'li2s-si-gpe'" in result.stderr
     assert "A new study created" not in result.output  # Optuna's INFO line is hidden
 
