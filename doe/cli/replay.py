@@ -17,7 +17,7 @@ from doe.exceptions import DoeError
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from doe.replay import SweepProgress, SweepResult
+    from doe.replay import SetupsResult, SweepProgress, SweepResult
 
 app = typer.Typer()
 
@@ -119,8 +119,16 @@ def replay(
         help="Campaign TOML (required for a module:Class simulator).",
     ),
     budget: int = typer.Option(40, "--budget", help="Experiments per replay."),
-    batch: int = typer.Option(4, "--batch", help="Experiments per ask."),
-    channels: int = typer.Option(8, "--channels", help="Test channels of the lab."),
+    batch: str = typer.Option(
+        "4",
+        "--batch",
+        help="Experiments per ask; several (1,4,8) compare lab setups in one table.",
+    ),
+    channels: str = typer.Option(
+        "8",
+        "--channels",
+        help="Test channels of the lab; several (8,16) compare lab setups.",
+    ),
     seeds: int = typer.Option(10, "--seeds", help="Seeds per strategy (0 to n-1)."),
     strategies: str = typer.Option(
         "gp,sobol,tpe,nsga2,gpsampler",
@@ -147,7 +155,8 @@ def replay(
         None,
         "--out",
         help="Output folder; rerun with the same one to resume "
-        "(default out/replay/<campaign>-n<budget>-b<batch>-k<channels>).",
+        "(default out/replay/<campaign>-n<budget>-b<batch>-k<channels>; several "
+        "setups: one sub-folder each).",
     ),
     backend: Backend = typer.Option(
         Backend.joblib, "--backend", help="joblib (this machine) or dask."
@@ -172,9 +181,13 @@ def replay(
     free channels are refilled --batch at a time. The table gives the TRUE
     (noise-free) hypervolume reached, as a fraction of the simulator's true Pareto
     front, after chosen numbers of experiments (median and interquartile range
-    over seeds), lab days to 90 % and 95 % of it (--levels), the share of experiments after the
-    initial design that violate a limit, and failures. CSV files, plots and MLflow
-    runs (experiment replay-<campaign>) hold the rest.
+    over seeds), the lab days the budget takes and the lab days to 90 % and 95 % of
+    it (--levels), the share of experiments after the initial design that violate a
+    limit, and failures. CSV files, plots and MLflow runs (experiment
+    replay-<campaign>) hold the rest.
+
+    Several --batch or --channels values replay every combination (a batch no
+    larger than the channels) and compare the lab setups in one table.
     """
     from doe.replay import (
         SimulatorError,
@@ -188,26 +201,44 @@ def replay(
     except SimulatorError as exc:
         raise CliUsageError(str(exc)) from exc
     on = tracking and state_of(ctx).tracking is not False
+    batches = parse_ints(batch, what="--batch") or []
+    channel_counts = parse_ints(channels, what="--channels") or []
+    options: dict[str, Any] = {
+        "budget": budget,
+        "seeds": seeds,
+        "strategies": parse_strategies(strategies),
+        "campaign_file": campaign_file,
+        "budgets": parse_ints(budgets, what="--budgets"),
+        "levels": parse_levels(levels),
+        "out": out,
+        "jobs": jobs,
+        "backend": backend.value,
+        "address": address,
+        "tracking": on,
+        "dense_points": dense_points,
+    }
+    if len(set(batches)) == 1 and len(set(channel_counts)) == 1:
+        with _progress() as update, _usage_errors(SweepSettingsError):
+            result = run_sweep(
+                simulator,
+                batch=batches[0],
+                channels=channel_counts[0],
+                progress=update,
+                **options,
+            )
+        print_sweep(result)
+        return
+    from doe.replay import run_setups
+
     with _progress() as update, _usage_errors(SweepSettingsError):
-        result = run_sweep(
+        setups = run_setups(
             simulator,
-            budget=budget,
-            batch=batch,
-            channels=channels,
-            seeds=seeds,
-            strategies=parse_strategies(strategies),
-            campaign_file=campaign_file,
-            budgets=parse_ints(budgets, what="--budgets"),
-            levels=parse_levels(levels),
-            out=out,
-            jobs=jobs,
-            backend=backend.value,
-            address=address,
-            tracking=on,
-            dense_points=dense_points,
+            batches=batches,
+            channels=channel_counts,
             progress=update,
+            **options,
         )
-    print_sweep(result)
+    print_setups(setups)
 
 
 def _usage_errors(*kinds: type[Exception]) -> Any:
@@ -277,11 +308,12 @@ def _days(value: Any) -> str:
     return "never" if math.isinf(float(value)) else f"{float(value):.0f}"
 
 
-def summary_table(result: SweepResult) -> Table:
-    """The summary as a rich table."""
+def summary_table(result: SweepResult | SetupsResult) -> Table:
+    """The summary as a rich table (with batch and channels for several setups)."""
     from doe.replay.report import BEST_ROW, days_column, level_name
 
     truth = result.truth
+    setups = "batch" in result.summary.columns
     table = Table(
         title="True hypervolume fraction (median [IQR] over seeds) after N experiments",
         title_justify="left",
@@ -291,8 +323,12 @@ def summary_table(result: SweepResult) -> Table:
         ),
     )
     table.add_column("strategy")
+    if setups:
+        table.add_column("batch", justify="right")
+        table.add_column("channels", justify="right")
     for b in result.budgets:
         table.add_column(f"N={b}", justify="right")
+    table.add_column(f"lab days for N={max(result.budgets)}", justify="right")
     for level in result.levels:
         table.add_column(f"days to {level_name(level)}%", justify="right")
     for col in ("unsafe after initial", "failures"):
@@ -300,17 +336,23 @@ def summary_table(result: SweepResult) -> Table:
     for row in result.summary.to_dict("records"):
         best = row["strategy"] == BEST_ROW
         cells = [_cell(row, b) for b in result.budgets]
+        lab = ["", ""] if setups else []
         if best:
             table.add_row(
                 Text(f"{BEST_ROW} (greedy)", style="dim"),
+                *lab,
                 *[Text(c, style="dim") for c in cells],
-                *[""] * (len(result.levels) + 2),
+                *[""] * (len(result.levels) + 3),
             )
             continue
+        if setups:
+            lab = [f"{row['batch']:.0f}", f"{row['channels']:.0f}"]
         share = row.get("unsafe_share_post_initial")
         table.add_row(
             str(row["strategy"]),
+            *lab,
             *cells,
+            _days(row.get("lab_days_median")),
             *[_days(row.get(days_column(level))) for level in result.levels],
             "-" if share is None or math.isnan(share) else f"{100 * share:.0f}%",
             f"{row['failures_median']:.0f} per seed ({row['failures_total']:.0f} in all)",
@@ -318,8 +360,8 @@ def summary_table(result: SweepResult) -> Table:
     return table
 
 
-def print_sweep(result: SweepResult) -> None:
-    """Print the table, the best-subset line, the files and the MLflow runs."""
+def _print_head(result: SweepResult | SetupsResult) -> None:
+    """The table, the best-subset line and the ``[gp]`` settings."""
     console = out_console()
     console.print(summary_table(result))
     k = max(40, *result.budgets)
@@ -335,15 +377,57 @@ def print_sweep(result: SweepResult) -> None:
             f"gp rows ran with the campaign file's [gp] settings: {pairs} "
             "(a variant's brackets override them)."
         )
-    console.print(
-        f"Replays run: {result.n_run}, reused from {result.out / 'runs'}: "
-        f"{result.n_skipped}."
-    )
-    files = result.files
+
+
+def _print_files(files: dict[str, Any]) -> None:
+    console = out_console()
     console.print(f"Summary:      {files['summary']}")
     console.print(f"Trajectories: {files['trajectories']}")
     for path in files["plots"]:
         console.print(f"Plot:         {path}")
+
+
+def print_setups(result: SetupsResult) -> None:
+    """Print the setups' table, what was left out, the files and MLflow runs."""
+    console = out_console()
+    _print_head(result)
+    if result.left_out:
+        console.print(
+            "Left out (a batch has to fit in the free channels): "
+            + "; ".join(str(s) for s in result.left_out)
+            + "."
+        )
+    console.print(
+        f"Replays run: {result.n_run}, reused: {result.n_skipped}, in "
+        f"{len(result.sweeps)} setups."
+    )
+    _print_files(result.files)
+    console.print(
+        f"Each setup's sweep (its own table, plots and runs): {result.out}/"
+        + "{"
+        + ",".join(p.name for p in result.files["setups"])
+        + "}"
+    )
+    if result.tracking:
+        t = result.tracking[0]
+        console.print(
+            f"MLflow: experiment {t.experiment!r} at {t.uri}, one parent run per "
+            f"setup ({len(result.tracking)}) with a nested run per replay "
+            "(make mlflow-ui)."
+        )
+    else:
+        console.print("MLflow: tracking off.")
+
+
+def print_sweep(result: SweepResult) -> None:
+    """Print the table, the best-subset line, the files and the MLflow runs."""
+    console = out_console()
+    _print_head(result)
+    console.print(
+        f"Replays run: {result.n_run}, reused from {result.out / 'runs'}: "
+        f"{result.n_skipped}."
+    )
+    _print_files(result.files)
     if result.tracking is not None:
         t = result.tracking
         console.print(

@@ -11,7 +11,8 @@ Example:
     >>> result.summary  # doctest: +SKIP
 
 Variants of the ``gp`` strategy compare settings in the same table:
-``strategies=["gp", "gp[tail_floor=0.05,trust_length=off]"]``.
+``strategies=["gp", "gp[tail_floor=0.05,trust_length=off]"]``; lab setups (batch
+sizes x test channels) too: ``run_setups("li2s_si", batches=[1, 4, 8], channels=[8])``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from doe.replay.runner import (
     ReplayResult,
     run_replay,
 )
+from doe.replay.setups import LabSetup, SetupsResult, lab_setups, run_setups
 from doe.replay.simulator import (
     SHORT_NAMES,
     Outcome,
@@ -49,9 +51,11 @@ __all__ = [
     "TRAJECTORY_COLUMNS",
     "Ask",
     "LabExperiment",
+    "LabSetup",
     "Outcome",
     "ReplayConfig",
     "ReplayResult",
+    "SetupsResult",
     "SimulatedLab",
     "SimulatorError",
     "SimulatorSpec",
@@ -61,10 +65,12 @@ __all__ = [
     "SweepSettingsError",
     "TrueFront",
     "cache_dir",
+    "lab_setups",
     "parse_strategy",
     "plot_trajectories",
     "resolve_simulator",
     "run_replay",
+    "run_setups",
     "run_sweep",
     "split_strategies",
     "summarize",

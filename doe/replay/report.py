@@ -7,6 +7,8 @@ Summary, per strategy (over seeds):
 * ``days_to_<p>_median`` for each chosen level ``p`` (default 90 and 95 %): lab
   days until the true hypervolume first reaches ``p`` % of the front's; ``inf``
   (``never`` in the CSV and the table) when the median seed never got there;
+* ``lab_days_median``: lab days until the last of the budget's results came back
+  (median over seeds): how long the campaign keeps the lab busy;
 * ``unsafe_share_post_initial``: the share of experiments after the initial design
   whose true outcome violates a limit (for the cell: safety below 70), pooled over
   seeds, at the full budget;
@@ -86,6 +88,7 @@ def _strategy_row(
         days = [days_to_reach(g, level) for _, g in runs.groupby("seed")]
         row[days_column(level)] = float(np.median(days))
     last = runs.sort_values("n_completed").groupby("seed").last()
+    row["lab_days_median"] = float(last["lab_days"].median())
     post = int(last["n_post_initial"].sum())
     row["unsafe_share_post_initial"] = (
         float(last["n_violating_post_initial"].sum() / post) if post else math.nan

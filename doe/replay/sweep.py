@@ -214,8 +214,12 @@ def _prior_source(definition: CampaignDefinition) -> str | None:
     return hashlib.sha256(source.encode()).hexdigest()[:12]
 
 
-def _check_out(out: Path, settings: dict[str, Any]) -> None:
-    """Refuse an output folder of another sweep; write the settings otherwise."""
+def _check_out(out: Path, settings: dict[str, Any], *, write: bool = True) -> None:
+    """Refuse an output folder of another sweep; write the settings otherwise.
+
+    ``write=False`` only checks (a sweep of several setups checks every folder
+    before it runs any).
+    """
     path = out / SETTINGS_FILE
     if path.is_file():
         try:
@@ -235,6 +239,8 @@ def _check_out(out: Path, settings: dict[str, Any]) -> None:
                 f"({'; '.join(diff)}). Resuming needs the same settings: choose "
                 "another --out, or remove the folder to start again."
             )
+        return
+    if not write:
         return
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(settings, indent=2, sort_keys=True))
@@ -298,53 +304,6 @@ class _Plan:
     n_points: int | None
 
 
-def _plan(
-    simulator: str | SimulatorSpec,
-    *,
-    campaign_file: str | Path | None,
-    strategies: Sequence[str],
-    seeds: int | Sequence[int],
-    budget: int,
-    batch: int,
-    channels: int,
-    budgets: Sequence[int] | None,
-    levels: Sequence[float] | None,
-    out: str | Path | None,
-    dense_points: int | None,
-) -> _Plan:
-    spec, definition = resolve_simulator(simulator, campaign_file)
-    chosen = _check_strategies(strategies, definition)
-    try:
-        config = ReplayConfig(chosen[0], 0, budget, batch, channels)  # validates
-    except DoeError as exc:
-        raise SweepSettingsError(str(exc)) from exc
-    seed_list = tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
-    if not seed_list or any(
-        isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seed_list
-    ):
-        raise SweepSettingsError(
-            f"Seeds must be a count >= 1 or a list of integers >= 0; got {seeds!r}."
-        )
-    folder = (
-        Path(out)
-        if out is not None
-        else Path("out")
-        / "replay"
-        / _slug(f"{definition.name}-n{budget}-b{batch}-k{channels}")
-    )
-    return _Plan(
-        spec=spec,
-        definition=definition,
-        strategies=chosen,
-        seeds=seed_list,
-        budgets=_check_budgets(budgets, budget),
-        levels=_check_levels(levels),
-        config=config,
-        out=folder,
-        n_points=dense_points,
-    )
-
-
 def run_sweep(
     simulator: str | SimulatorSpec = "li2s_si",
     /,
@@ -405,16 +364,7 @@ def run_sweep(
         >>> r = run_sweep("li2s_si", budget=12, seeds=2, strategies=["sobol"])  # doctest: +SKIP
         >>> r.summary[["strategy", "hv_12_median"]]  # doctest: +SKIP
     """
-    if backend not in ("joblib", "dask"):
-        raise SweepSettingsError(
-            f"Backend must be 'joblib' or 'dask'; got {backend!r}."
-        )
-    if backend == "dask" and not address:
-        raise SweepSettingsError(
-            "The dask backend needs the scheduler's address, e.g. "
-            "--address tcp://127.0.0.1:8786."
-        )
-    plan = _plan(
+    plan, truth = prepare_sweep(
         simulator,
         campaign_file=campaign_file,
         strategies=strategies,
@@ -426,6 +376,83 @@ def run_sweep(
         levels=levels,
         out=out,
         dense_points=dense_points,
+        backend=backend,
+        address=address,
+    )
+    return run_prepared(
+        plan,
+        truth,
+        jobs=jobs,
+        backend=backend,
+        address=address,
+        tracking=tracking,
+        tracking_uri=tracking_uri,
+        progress=progress,
+    )
+
+
+def prepare_sweep(
+    simulator: str | SimulatorSpec,
+    *,
+    campaign_file: str | Path | None,
+    strategies: Sequence[str],
+    seeds: int | Sequence[int],
+    budget: int,
+    batch: int,
+    channels: int,
+    budgets: Sequence[int] | None,
+    levels: Sequence[float] | None,
+    out: str | Path | None,
+    dense_points: int | None,
+    backend: Backend,
+    address: str | None,
+) -> tuple[_Plan, TrueFront]:
+    """Check a sweep's settings and its output folder; find the true front.
+
+    Writes nothing but the true front's cache.
+
+    Raises:
+        SweepSettingsError: As :func:`run_sweep`.
+    """
+    if backend not in ("joblib", "dask"):
+        raise SweepSettingsError(
+            f"Backend must be 'joblib' or 'dask'; got {backend!r}."
+        )
+    if backend == "dask" and not address:
+        raise SweepSettingsError(
+            "The dask backend needs the scheduler's address, e.g. "
+            "--address tcp://127.0.0.1:8786."
+        )
+    spec, definition = resolve_simulator(simulator, campaign_file)
+    chosen = _check_strategies(strategies, definition)
+    try:
+        config = ReplayConfig(chosen[0], 0, budget, batch, channels)  # validates
+    except DoeError as exc:
+        raise SweepSettingsError(str(exc)) from exc
+    seed_list = tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
+    if not seed_list or any(
+        isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seed_list
+    ):
+        raise SweepSettingsError(
+            f"Seeds must be a count >= 1 or a list of integers >= 0; got {seeds!r}."
+        )
+    folder = (
+        Path(out)
+        if out is not None
+        else Path("out")
+        / "replay"
+        / _slug(f"{definition.name}-n{budget}-b{batch}-k{channels}")
+    )
+    plan = _Plan(
+        spec=spec,
+        definition=definition,
+        strategies=chosen,
+        seeds=seed_list,
+        budgets=_check_budgets(budgets, budget),
+        levels=_check_levels(levels),
+        config=config,
+        out=folder,
+        n_points=dense_points,
     )
     truth = true_front(
         plan.spec,
@@ -433,9 +460,27 @@ def run_sweep(
         n_points=plan.n_points,
         subset=max(SUBSET, budget),
     )
-    _check_out(
-        plan.out, _run_settings(plan.spec, plan.definition, plan.config, truth.n_points)
-    )
+    _check_out(plan.out, _settings_of(plan, truth), write=False)
+    return plan, truth
+
+
+def _settings_of(plan: _Plan, truth: TrueFront) -> dict[str, Any]:
+    return _run_settings(plan.spec, plan.definition, plan.config, truth.n_points)
+
+
+def run_prepared(
+    plan: _Plan,
+    truth: TrueFront,
+    *,
+    jobs: int | None,
+    backend: Backend,
+    address: str | None,
+    tracking: bool,
+    tracking_uri: str | None,
+    progress: Callable[[SweepProgress], None] | None,
+) -> SweepResult:
+    """Run a sweep checked by :func:`prepare_sweep`: replays, reports, MLflow."""
+    _check_out(plan.out, _settings_of(plan, truth))
     n_run, n_skipped = _execute(
         plan, truth, jobs=jobs, backend=backend, address=address, progress=progress
     )

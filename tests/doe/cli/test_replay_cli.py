@@ -64,6 +64,29 @@ def test_replay_compares_gp_variants(tmp_path: Path) -> None:
     ]
 
 
+def test_replay_compares_lab_setups(tmp_path: Path) -> None:
+    out = tmp_path / "setups"
+    args = [
+        "replay", "--simulator", TOY, "--campaign-file", str(write_toy_toml(tmp_path)),
+        "--budget", "6", "--batch", "1,4", "--channels", "2,4", "--seeds", "1",
+        "--strategies", "sobol", "--jobs", "1", "--out", str(out),
+        "--dense-points", "256", "--no-tracking",
+    ]  # fmt: skip
+    result = CliRunner(env={"COLUMNS": "250"}).invoke(app, args)
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    text = " ".join(result.stdout.split())
+    for needle in ("batch", "channels", "lab days for N=6",
+                   "Left out (a batch has to fit in the free channels): batch 4, 2 "
+                   "channels.", "Replays run: 3, reused: 0, in 3 setups.",
+                   f"{out}/{{b1-k2,b1-k4,b4-k4}}"):  # fmt: skip
+        assert needle in text, needle
+    rows = re.findall(r"sobol\s+\W\s+(\d)\s+\W\s+(\d)\s+\W", result.stdout)
+    assert rows == [("1", "2"), ("1", "4"), ("4", "4")]
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["batch"].dropna()) == [1, 1, 4]
+    assert (out / "b4-k4" / "summary.csv").is_file()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -79,6 +102,13 @@ def test_replay_compares_gp_variants(tmp_path: Path) -> None:
             ["--strategies", "gp[colour=red]"], "Unknown key 'colour'", id="gp-key"
         ),
         pytest.param(["--budgets", "10,x"], "whole numbers", id="budgets"),
+        pytest.param(["--batch", "4,x"], "--batch must be whole numbers", id="batch"),
+        pytest.param(
+            ["--batch", "16", "--channels", "4,8"], "No lab setup can run", id="fit"
+        ),
+        pytest.param(
+            ["--batch", "2,0"], "Batch sizes must be whole numbers >= 1", id="zero"
+        ),
         pytest.param(["--levels", "80,x"], "--levels must be percents", id="levels"),
         pytest.param(["--levels", "150"], "at most 100", id="level-high"),
         pytest.param(

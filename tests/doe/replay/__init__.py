@@ -61,10 +61,9 @@ def write_toy_toml(folder: Path) -> Path:
     return path
 
 
-def toy_sweep(toy_file: Path, out: Path, **kwargs: Any) -> Any:
-    """A small sweep of the toy lab (8 experiments, 2 seeds, sobol and random)."""
-    from doe.replay import run_sweep
-
+def toy_options(toy_file: Path, out: Path, **kwargs: Any) -> dict[str, Any]:
+    """Options of a small sweep of the toy lab (8 experiments, 2 seeds, sobol and
+    random, one job, no tracking), ``kwargs`` on top."""
     options: dict[str, Any] = {
         "campaign_file": toy_file,
         "budget": 8,
@@ -78,7 +77,14 @@ def toy_sweep(toy_file: Path, out: Path, **kwargs: Any) -> Any:
         "dense_points": 256,
     }
     options.update(kwargs)
-    return run_sweep("tests.doe.replay:ToyLab", **options)
+    return options
+
+
+def toy_sweep(toy_file: Path, out: Path, **kwargs: Any) -> Any:
+    """A small sweep of the toy lab (:func:`toy_options`)."""
+    from doe.replay import run_sweep
+
+    return run_sweep("tests.doe.replay:ToyLab", **toy_options(toy_file, out, **kwargs))
 
 
 def toy_truth(temp_c: float, conc_mol_l: float) -> dict[str, float]:

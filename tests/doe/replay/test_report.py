@@ -34,7 +34,7 @@ def test_summary_medians_quartiles_days_and_shares(tmp_path: Path) -> None:
     rows = (
         _run("a", 0, [0.5, 0.91, 0.96], n_failed=1, n_violating_post_initial=1)
         + _run("a", 1, [0.2, 0.5, 0.92], n_failed=0)
-        + _run("a", 2, [0.1, 0.3, 0.4], n_failed=2)
+        + _run("a", 2, [0.1, 0.3, 0.4], n_failed=2, lab_days=55)
         + _run("b", 0, [0.1, 0.2, 0.3])
     )
     frame = pd.DataFrame(rows)
@@ -50,6 +50,7 @@ def test_summary_medians_quartiles_days_and_shares(tmp_path: Path) -> None:
     assert math.isinf(a["days_to_95_median"])  # 30, never, never
     assert a["unsafe_share_post_initial"] == pytest.approx(1 / 3)  # 1 of 3 pooled
     assert a["failures_median"] == 1.0 and a["failures_total"] == 3
+    assert a["lab_days_median"] == 30.0  # the budget took 30, 30 and 55 days
     assert math.isinf(summary.loc["b", "days_to_90_median"])
     text = write_csv(summary.reset_index(), tmp_path / "s.csv").read_text()
     assert "never" in text and "inf" not in text

@@ -19,14 +19,9 @@ from doe.replay import (
     run_replay,
     true_front,
 )
-from tests.doe.replay import toy_sweep, write_toy_toml
+from tests.doe.replay import toy_sweep
 
 TOY = "tests.doe.replay:ToyLab"
-
-
-@pytest.fixture(name="toy_file")
-def fixture_toy_file(tmp_path: Path) -> Path:
-    return write_toy_toml(tmp_path)
 
 
 def test_an_interrupted_sweep_resumes_and_only_missing_runs_are_recomputed(
