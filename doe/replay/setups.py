@@ -233,8 +233,9 @@ def run_setups(
         _, definition = resolve_simulator(simulator, campaign_file)
         folder = _default_out(definition.name, budget, setups)
     prepared = [
-        (
+        _named(
             setup,
+            folder,
             *prepare_sweep(
                 simulator,
                 campaign_file=campaign_file,
@@ -277,6 +278,17 @@ def run_setups(
         sweeps.append((setup, result))
     name = f"{prepared[0][1].definition.name}: budget {budget}"
     return _combine(tuple(sweeps), left_out, folder, name=name)
+
+
+def _named(
+    setup: LabSetup, folder: Path, plan: Any, truth: TrueFront
+) -> tuple[LabSetup, Any, TrueFront]:
+    """A setup's plan with its MLflow parent run named and tagged after the sweep."""
+    from dataclasses import replace
+
+    tags = (("doe.setups", str(folder.resolve())), ("doe.setup", setup.slug))
+    named = replace(plan, run_name=f"sweep-{folder.name}-{setup.slug}", tags=tags)
+    return setup, named, truth
 
 
 def _default_out(name: str, budget: int, setups: Sequence[LabSetup]) -> Path:

@@ -302,6 +302,8 @@ class _Plan:
     config: ReplayConfig
     out: Path
     n_points: int | None
+    run_name: str | None = None  # MLflow parent run (default sweep-<out name>)
+    tags: tuple[tuple[str, str], ...] = ()  # more tags of the parent run
 
 
 def run_sweep(
@@ -718,10 +720,10 @@ def _log(
     return log_replay_sweep(
         f"replay-{plan.definition.name}",
         ReplayRunLog(
-            name=f"sweep-{plan.out.name}",
+            name=plan.run_name or f"sweep-{plan.out.name}",
             params=params,
             metrics=metrics,
-            tags={"doe.out": str(plan.out.resolve())},
+            tags={"doe.out": str(plan.out.resolve()), **dict(plan.tags)},
         ),
         children,
         artifacts=artifacts,

@@ -126,5 +126,9 @@ def test_setups_log_one_mlflow_sweep_per_setup(
         parent = client.get_run(log.run_id)
         batches.append(parent.data.params["batch"])
         assert parent.data.params["channels"] == "2"
+        setup = f"b{parent.data.params['batch']}-k2"
+        assert parent.info.run_name == f"sweep-s-{setup}"
+        assert parent.data.tags["doe.setup"] == setup
+        assert parent.data.tags["doe.setups"] == str((tmp_path / "s").resolve())
         assert len(log.children) == 1
     assert batches == ["1", "2"]
