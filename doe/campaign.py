@@ -21,6 +21,7 @@ from doe.definition import CampaignDefinition
 from doe.exceptions import (
     InvalidArgumentError,
     InvalidMeasurementError,
+    NotEnoughDataError,
     TrialStateError,
 )
 from doe.ledger import (
@@ -900,10 +901,7 @@ class Campaign:
         if not est:
             return table.iloc[0:0]
         means = {name: mean for name, (mean, _) in est.items()}
-        ok = np.ones(len(complete), dtype=bool)
-        for lim in d.limits:
-            ok &= np.array([lim.is_met(v) for v in means[lim.name]], dtype=bool)
-        idx = np.flatnonzero(ok)
+        idx = np.flatnonzero(_meets_limits(d, means))
         signed = np.column_stack([o.sign * means[o.name] for o in d.objectives])[idx]
         keep = idx[pareto_mask(signed)] if len(idx) else idx
         rows = table.set_index("trial").loc[[complete[i].number for i in keep]]
@@ -912,6 +910,88 @@ class Campaign:
             front[f"est_{name}"] = mean[keep]
             front[f"est_{name}_std"] = std[keep]
         return front
+
+    def predict(self, settings: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        """What the ``gp`` model expects of settings before they are tried: a what-if.
+
+        The model is the one the ``gp`` strategy proposes with (the campaign's
+        ``[gp]`` table, fitted on every measured experiment).
+
+        Args:
+            settings: One mapping with every knob per setting, in the campaign's
+                units.
+
+        Returns:
+            One row per setting: the knobs; ``est_<outcome>`` and
+            ``est_<outcome>_std`` for the objectives and limited outcomes (the
+            expected outcome and its uncertainty; one measurement scatters more);
+            ``p_limits``, the chance that the expected outcomes meet every limit
+            (normal, outcomes independent; 1 without limits); ``nearest_trial``
+            and ``nearest_distance``, the closest measured experiment and its
+            distance (root mean square over the knobs, each scaled to 0-1 over
+            its range): far from every measurement the model mostly repeats its
+            prior; ``dominated_by``, a measured experiment whose estimate meets
+            the limits and is at least as good in every objective (``None``: the
+            model expects this setting on or beyond the front of what was
+            measured).
+
+        Raises:
+            InvalidSettingsError: A setting has an unknown, missing or
+                out-of-range knob (the message names the row); nothing is fitted.
+            NotEnoughDataError: The model cannot be fitted yet (fewer than 4
+                measured experiments, or outcomes that do not vary).
+        """
+        import pandas as pd
+
+        from doe.strategies import GPStrategy, make_strategy
+
+        d = self.definition
+        rows = list(settings)
+        if not rows:
+            raise InvalidArgumentError(
+                "Give at least one setting to predict (a value for every knob: "
+                f"{', '.join(d.space.names)})."
+            )
+        checked = [
+            d.space.validate(row, where=f" in row {i + 1}" if len(rows) > 1 else "")
+            for i, row in enumerate(rows)
+        ]
+        trials = self.trials()
+        complete = [t for t in trials if t.state == "complete"]
+        strategy = make_strategy("gp", d, device=self.device)
+        assert isinstance(strategy, GPStrategy)  # make_strategy's "gp"
+        est = strategy.estimate(
+            self.history(trials), [*checked, *(t.params for t in complete)]
+        )
+        if not est:
+            raise NotEnoughDataError(
+                f"Campaign {self.name!r} has {len(complete)} measured experiment(s); "
+                "the model needs at least 4 whose outcomes differ. Record more "
+                "results, then predict again."
+            )
+        n = len(checked)
+        frame = pd.DataFrame(checked)
+        p_limits = np.ones(n)
+        for lim in d.limits:
+            mean, std = est[lim.name]
+            z = (mean[:n] - lim.value) / np.maximum(std[:n], 1e-12)
+            p_limits *= _normal_cdf(z if lim.op == ">=" else -z)
+        for name, (mean, std) in est.items():
+            frame[f"est_{name}"] = mean[:n]
+            frame[f"est_{name}_std"] = std[:n]
+        frame["p_limits"] = p_limits
+        new = d.space.encode(checked)
+        if complete:
+            old = d.space.encode([t.params for t in complete])
+            dist = np.sqrt(((new[:, None, :] - old[None, :, :]) ** 2).mean(axis=2))
+            nearest = dist.argmin(axis=1)
+            frame["nearest_trial"] = [complete[i].number for i in nearest]
+            frame["nearest_distance"] = dist[np.arange(n), nearest]
+        means = {name: mean for name, (mean, _) in est.items()}
+        frame["dominated_by"] = pd.Series(  # object: trial numbers and None
+            _dominated_by(d, means, n, complete), dtype=object
+        )
+        return frame
 
     def reference_point(self) -> list[float]:
         """The hypervolume reference point (signed for maximisation)."""
@@ -933,6 +1013,47 @@ class Campaign:
         trials = self._feasible_complete()
         obj = objective_matrix([t.outcomes for t in trials], self.definition.objectives)
         return hypervolume(obj, self.reference_point()) if len(trials) else 0.0
+
+
+def _meets_limits(
+    definition: CampaignDefinition, means: Mapping[str, np.ndarray]
+) -> np.ndarray:
+    """Which estimates meet every limit of the definition (a boolean array)."""
+    first = next(iter(means.values()))
+    ok = np.ones(len(first), dtype=bool)
+    for lim in definition.limits:
+        ok &= np.array([lim.is_met(v) for v in means[lim.name]], dtype=bool)
+    return ok
+
+
+def _normal_cdf(z: np.ndarray) -> np.ndarray:
+    from math import erf, sqrt
+
+    return np.array([0.5 * (1.0 + erf(float(v) / sqrt(2.0))) for v in z])
+
+
+def _dominated_by(
+    definition: CampaignDefinition,
+    means: Mapping[str, np.ndarray],
+    n: int,
+    complete: Sequence[TrialRecord],
+) -> list[int | None]:
+    """A measured experiment dominating each of the first ``n`` estimates.
+
+    The dominating experiment's estimate meets the limits and is at least as good
+    in every objective (the lowest trial number of those); None where none is.
+    """
+    d = definition
+    signed = np.column_stack([o.sign * means[o.name] for o in d.objectives])
+    ok = _meets_limits(d, means)
+    out: list[int | None] = []
+    for i in range(n):
+        better = (signed[n:] >= signed[i]).all(axis=1) & (signed[n:] > signed[i]).any(
+            axis=1
+        )
+        hits = np.flatnonzero(better & ok[n:])
+        out.append(int(complete[hits[0]].number) if len(hits) else None)
+    return out
 
 
 def _check_operator(operator: Any) -> str:

@@ -16,6 +16,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidMeasurementError",
     "InvalidSettingsError",
+    "NotEnoughDataError",
     "StorageBusyError",
     "StorageError",
     "TrackingError",
@@ -49,6 +50,10 @@ class InvalidSettingsError(DoeError, ValueError):
 
 class InvalidMeasurementError(DoeError, ValueError):
     """Measured outcomes are unknown, missing or not finite numbers."""
+
+
+class NotEnoughDataError(DoeError, ValueError):
+    """The campaign has too few measurements for what was asked (e.g. a model)."""
 
 
 class UnknownCampaignError(DoeError, LookupError):

@@ -17,6 +17,7 @@ from doe.cli import (
     campaigns,
     demo,
     importing,
+    predict,
     record,
     replay,
     serve,
@@ -92,7 +93,9 @@ def _global_options(
     )
 
 
-for _group in (campaigns, importing, suggest, record, status, simulate, sync, serve):
+for _group in (campaigns, importing, suggest, record, status, predict, simulate):
+    app.add_typer(_group.app)
+for _group in (sync, serve):
     app.add_typer(_group.app)
 for _group in (replay, demo):
     app.add_typer(_group.app)

@@ -14,7 +14,7 @@ errors, because the request was well-formed but its values are not acceptable;
 | missing / bad token | 401 |
 | role too low | 403 |
 | UnknownCampaignError, UnknownTrialError | 404 |
-| TrialStateError, CampaignExistsError | 409 |
+| TrialStateError, CampaignExistsError, NotEnoughDataError | 409 |
 | StorageBusyError (locked or unreachable), StorageError | 503 (+ Retry-After) |
 | anything else | 500, ``{"error": "InternalServerError"}`` only |
 
@@ -40,6 +40,7 @@ from doe.exceptions import (
     DoeError,
     InvalidMeasurementError,
     InvalidSettingsError,
+    NotEnoughDataError,
     StorageBusyError,
     StorageError,
     TrialStateError,
@@ -66,6 +67,7 @@ _STATUS: tuple[tuple[type[DoeError], int], ...] = (
     (UnknownTrialError, 404),
     (TrialStateError, 409),
     (CampaignExistsError, 409),
+    (NotEnoughDataError, 409),
     (AmbiguousCampaignError, 400),
     (InvalidMeasurementError, 422),
     (InvalidSettingsError, 422),

@@ -124,6 +124,16 @@ class SuggestionsCreate(_Request):
     )
 
 
+class PredictionsCreate(_Request):
+    """Settings to ask the model about (a what-if; nothing is written)."""
+
+    settings: list[dict[str, float]] = Field(
+        min_length=1,
+        max_length=1000,
+        description="One object per setting with every knob, in the campaign's units.",
+    )
+
+
 class PullCreate(_Request):
     """Options of a pull (all optional)."""
 

@@ -627,3 +627,87 @@ def test_the_models_front_is_empty_before_the_model_can_be_fitted(
     assert len(c.pareto()) >= 1
     front = c.pareto(model=True)
     assert front.empty and "trial" in front.columns
+
+
+def _toy_campaign_with_a_purity_limit(
+    toy_dict: dict[str, Any], sqlite_url: str, n: int
+) -> Any:
+    """``n`` exact toy cells on a Sobol design; purity >= 96 holds for 30-70 C."""
+    from doe import Campaign
+
+    toy_dict.update(strategy="sobol", limits=[
+        {"name": "purity_pct", "op": ">=", "value": 96.0}
+    ])  # fmt: skip
+    c = Campaign.create(toy_dict, storage=sqlite_url, tracking=False)
+    space = c.definition.space
+    for settings in space.decode(space.sobol(n, seed=1)):
+        c.add(settings, toy_outcomes(settings))
+    return c
+
+
+def test_predict_says_what_the_model_expects_of_untried_settings(
+    toy_dict: dict[str, Any], sqlite_url: str
+) -> None:
+    c = _toy_campaign_with_a_purity_limit(toy_dict, sqlite_url, 16)
+    measured = next(t for t in c.trials() if t.state == "complete")
+    asked = [
+        {"temp_c": 50.0, "conc_mol_l": 0.3},  # inside the limit, mid front
+        {"temp_c": 20.0, "conc_mol_l": 0.3},  # purity 94.5 < 96
+        {"temp_c": 25.0, "conc_mol_l": 0.5},  # poor yield for its cost
+        dict(measured.params),
+    ]
+    frame = c.predict(asked)
+    assert len(frame) == 4
+    assert frame.loc[0, "temp_c"] == 50.0 and frame.loc[0, "conc_mol_l"] == 0.3
+    for i, settings in enumerate(asked):
+        truth = toy_outcomes(settings)
+        assert frame.loc[i, "est_yield_pct"] == pytest.approx(truth["yield_pct"], abs=5)
+        assert frame.loc[i, "est_cost_eur"] == pytest.approx(truth["cost_eur"], abs=0.5)
+    assert (frame["est_yield_pct_std"] > 0).all()
+    assert frame.loc[0, "p_limits"] > 0.9 and frame.loc[1, "p_limits"] < 0.1
+    assert frame.loc[3, "nearest_trial"] == measured.number
+    assert frame.loc[3, "nearest_distance"] == pytest.approx(0.0, abs=1e-9)
+    assert frame.loc[0, "nearest_distance"] > 0.0
+    # a poor setting is beaten by a measured one (by the model's estimates) ...
+    better = frame.loc[2, "dominated_by"]
+    assert isinstance(better, int)
+    cells = {t.number: t for t in c.trials()}
+    beaten = toy_outcomes(asked[2])
+    winner = toy_outcomes(cells[better].params)
+    assert winner["yield_pct"] >= beaten["yield_pct"] - 5
+    assert winner["cost_eur"] <= beaten["cost_eur"] + 0.5
+    # ... a setting on the true front is not
+    on_front = c.predict([{"temp_c": 60.0, "conc_mol_l": 0.5}])
+    assert on_front.loc[0, "dominated_by"] is None
+    # what the gp strategy would estimate, the same fit
+    strategy = make_strategy("gp", c.definition)
+    assert isinstance(strategy, GPStrategy)
+    est = strategy.estimate(c.history(), asked)
+    assert frame["est_yield_pct"].tolist() == pytest.approx(
+        est["yield_pct"][0].tolist()
+    )
+
+
+def test_predict_refuses_bad_settings_and_too_few_measurements(
+    toy_dict: dict[str, Any], sqlite_url: str
+) -> None:
+    from doe.exceptions import (
+        InvalidArgumentError,
+        InvalidSettingsError,
+        NotEnoughDataError,
+    )
+
+    c = _toy_campaign_with_a_purity_limit(toy_dict, sqlite_url, 3)
+    ok = {"temp_c": 50.0, "conc_mol_l": 0.3}
+    with pytest.raises(NotEnoughDataError, match=r"has 3 measured experiment\(s\); "
+                       "the model needs at least 4"):  # fmt: skip
+        c.predict([ok])
+    with pytest.raises(InvalidSettingsError, match=r"Unknown parameter 'tmp_c' in row 2"
+                       r"\. Did you mean 'temp_c'\?"):  # fmt: skip
+        c.predict([ok, {"tmp_c": 50.0, "conc_mol_l": 0.3}])
+    with pytest.raises(InvalidSettingsError, match=r"'conc_mol_l' must lie in "
+                       r"\[0.01, 1\] mol/L; got 2"):  # fmt: skip
+        c.predict([{"temp_c": 50.0, "conc_mol_l": 2.0}])
+    with pytest.raises(InvalidArgumentError, match="at least one setting"):
+        c.predict([])
+    assert len(c.trials()) == 3  # nothing written

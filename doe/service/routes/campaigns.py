@@ -24,6 +24,7 @@ from doe.service.schemas import (
     CampaignPublic,
     CampaignSummary,
     ErrorPublic,
+    PredictionsCreate,
     PullCreate,
     SuggestionsCreate,
     TrialPublic,
@@ -189,6 +190,30 @@ def get_pareto(
 ) -> list[dict[str, Any]]:
     """The measured Pareto front (experiments meeting every limit), as rows."""
     rows = campaigns(name).pareto(model=model).to_dict(orient="records")
+    return [{str(k): _jsonable(v) for k, v in row.items()} for row in rows]
+
+
+@router.post(
+    "/{name}/predictions",
+    responses={409: {"model": ErrorPublic}, 422: {"model": ErrorPublic}},
+)
+def post_predictions(
+    *,
+    body: PredictionsCreate,
+    user: ViewerDep,
+    name: NamePath,
+    campaigns: CampaignsDep,
+) -> list[dict[str, Any]]:
+    """What the gp model expects of settings before they are tried; writes nothing.
+
+    Per setting: the knobs, ``est_<outcome>`` and ``est_<outcome>_std`` (the
+    expected outcome and its uncertainty), ``p_limits`` (the chance the expected
+    outcomes meet every limit), ``nearest_trial`` and ``nearest_distance`` (0-1
+    over the knobs' ranges), ``dominated_by`` (a measured experiment the model
+    expects at least as good in every objective, else null). Fits the model:
+    seconds. 409 while the campaign has too few measurements for a model.
+    """
+    rows = campaigns(name).predict(body.settings).to_dict(orient="records")
     return [{str(k): _jsonable(v) for k, v in row.items()} for row in rows]
 
 

@@ -349,6 +349,108 @@ def test_status_model_quality(storage: str) -> None:
     assert f"{format_number(mean)} ± {format_number(sd, 2)} (" in table
 
 
+NOMINAL = ("co_precursor_g=0.4", "nitridation_temp_c=450", "li2s_loading_mg_cm2=2.5",
+           "eo_li_ratio=16", "np_ratio=1.2")  # fmt: skip
+
+
+def test_predict_one_setting_or_a_file(storage: str, tmp_path: Path) -> None:
+    early = invoke(storage, "predict", *NOMINAL)
+    assert early.exit_code == 1
+    assert "has 2 measured experiment(s); the model needs at least 4" in " ".join(
+        early.stderr.split()
+    )
+    from campaigns.li2s_si import SimulatedCell
+
+    cell = SimulatedCell(noise=False)
+    for s in _campaign(storage).suggest(8, operator="ana"):
+        out = cell.evaluate(s.params)
+        ok(storage, "record", str(s.trial_id),
+           *[f"{k}={out[k]:.3f}" for k in OBJECTIVES])  # fmt: skip
+    before = snapshot(storage)
+    table = wide_stdout(storage, "predict", *NOMINAL)
+    for text in ("What the model expects (li2s-si-gpe, fitted on 10 measured",
+                 "P(limits met)", "nearest (distance)", "safety_score [0-100]"):  # fmt: skip
+        assert text in table, text
+    path = tmp_path / "recipes.csv"
+    path.write_text(
+        "label,co_precursor_g [g],nitridation_temp_c,li2s_loading_mg_cm2,"
+        "eo_li_ratio,np_ratio\nthin,0.4,450,1.0,16,1.2\nplating,0.4,450,2.5,16,0.92\n",
+        encoding="utf-8",
+    )
+    doc = json.loads(ok(storage, "predict", "--file", str(path), "-f", "json").stdout)
+    rows = doc["predictions"]
+    assert [r["label"] for r in rows] == ["thin", "plating"]
+    expected = _campaign(storage).predict(
+        [{"co_precursor_g": 0.4, "nitridation_temp_c": 450, "eo_li_ratio": 16,
+          "li2s_loading_mg_cm2": load, "np_ratio": np_ratio}
+         for load, np_ratio in ((1.0, 1.2), (2.5, 0.92))]
+    )  # fmt: skip
+    for row, (_, exp) in zip(rows, expected.iterrows(), strict=True):
+        assert row["est_safety_score"] == pytest.approx(exp["est_safety_score"])
+        assert row["p_limits"] == pytest.approx(exp["p_limits"])
+        assert row["nearest_trial"] == exp["nearest_trial"]
+    assert rows[1]["p_limits"] < rows[0]["p_limits"]  # plating costs safety
+    table = wide_stdout(storage, "predict", "--file", str(path))
+    assert "label" in table and "plating" in table
+    assert snapshot(storage) == before  # predicting writes nothing
+
+
+def wide_stdout(storage: str, *args: str) -> str:
+    """`ok` with a terminal wide enough for the whole table."""
+    from typer.testing import CliRunner
+
+    from doe.cli import app
+
+    result = CliRunner(env={"COLUMNS": "300", "DOE_CAMPAIGN": None}).invoke(
+        app, ["--storage", storage, "--no-tracking", *args]
+    )
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    return str(result.stdout)
+
+
+@pytest.mark.parametrize(
+    ("args", "content", "message"),
+    [
+        pytest.param([], None, "not neither", id="neither"),
+        pytest.param(
+            ["np_ratio=1.2", "--file", "r.csv"], "np_ratio\n1\n", "not both", id="both"
+        ),
+        pytest.param(
+            ["np_ratio=1.2"], None, "Missing value for parameter(s)", id="missing-knob"
+        ),
+        pytest.param(
+            ["--file", "r.csv"],
+            "np_ratio [%]\n1.2\n",
+            "is in '%', but campaign 'li2s-si-gpe' records 'np_ratio' in '-'",
+            id="unit",
+        ),
+        pytest.param(
+            ["--file", "r.csv"],
+            "label,np_ratio\nx,1.2\n",
+            "lacks the column(s) 'co_precursor_g'",
+            id="columns",
+        ),
+        pytest.param(
+            ["--file", "r.csv"],
+            "co_precursor_g,nitridation_temp_c,li2s_loading_mg_cm2,"
+            "eo_li_ratio,np_ratio\n0.4,450,2.5,16,1.2\n0.4,450,2.5,16,7\n",
+            "'np_ratio' in r.csv row 3 must lie in [0.9, 2]",
+            id="range",
+        ),
+    ],
+)
+def test_predict_usage_errors(
+    storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    args: list[str], content: str | None, message: str,
+) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    if content is not None:
+        (tmp_path / "r.csv").write_text(content, encoding="utf-8")
+    result = invoke(storage, "predict", *args)
+    assert result.exit_code == 2, (result.stderr, result.exception)
+    assert message in " ".join(result.stderr.split())
+
+
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 def test_export(storage: str, tmp_path: Path, fmt: str) -> None:
     ok(storage, "suggest", "-n", "2", "--operator", "ana")

@@ -35,6 +35,7 @@ def test_health_and_openapi_need_no_sign_in(svc: Service) -> None:
         "/api/campaigns/{name}/trials/{trial}/failure",
         "/api/campaigns/{name}/pareto",
         "/api/campaigns/{name}/pareto.png",
+        "/api/campaigns/{name}/predictions",
         "/api/campaigns/{name}/export.csv",
     } <= paths
     assert not any(p.startswith(("/login", "/campaigns")) for p in paths)
@@ -277,6 +278,41 @@ def test_pareto_rows_png_and_csv_export(svc: Service) -> None:
     table = list(csv.DictReader(io.StringIO(exported.text)))
     assert len(table) == 5 and table[0]["recorded_by"] == "sam"
     assert svc.client.get("/api/campaigns/toy", headers=h).json()["hypervolume"] > 0
+
+
+def test_predictions_are_the_models_what_if_and_write_nothing(svc: Service) -> None:
+    h = svc.auth("vera")  # a viewer may ask: nothing is written
+    url = "/api/campaigns/toy/predictions"
+    asked = [{"temp_c": 50.0, "conc_mol_l": 0.3}, {"temp_c": 25.0, "conc_mol_l": 0.9}]
+    early = svc.client.post(url, headers=h, json={"settings": asked})
+    assert early.status_code == 409, early.text
+    assert early.json()["error"] == "NotEnoughDataError"
+    _measure(svc, 6)
+    before = svc.campaign().table()
+    r = svc.client.post(url, headers=h, json={"settings": asked})
+    assert r.status_code == 200, r.text
+    rows = r.json()
+    expected = svc.campaign().predict(asked)
+    assert [row["temp_c"] for row in rows] == [50.0, 25.0]
+    for row, (_, exp) in zip(rows, expected.iterrows(), strict=True):
+        assert row["est_yield_pct"] == pytest.approx(exp["est_yield_pct"])
+        assert row["est_yield_pct_std"] > 0
+        assert 0.0 <= row["p_limits"] <= 1.0
+        assert row["nearest_trial"] == exp["nearest_trial"]
+        assert row["dominated_by"] == exp["dominated_by"]
+    for body, field in (
+        ({"settings": []}, "settings"),
+        ({"settings": [{"temp_c": "hot", "conc_mol_l": 0.3}]}, "temp_c"),
+    ):
+        bad = svc.client.post(url, headers=h, json=body)
+        assert bad.status_code == 422 and field in bad.text, bad.text
+    out = svc.client.post(
+        url, headers=h, json={"settings": [{"temp_c": 95.0, "conc_mol_l": 0.3}]}
+    )
+    assert out.status_code == 422
+    assert "'temp_c' must lie in [20, 80] C; got 95" in out.json()["detail"]
+    assert svc.client.post(url, json={"settings": asked}).status_code == 401
+    assert svc.campaign().table().equals(before)
 
 
 def test_users_list_and_audit_are_for_owners(svc: Service) -> None:
