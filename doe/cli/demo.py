@@ -321,7 +321,9 @@ def _print_results(
         )
     else:
         console.print("MLflow: tracking off (--no-tracking).")
+    doe = f"doe --storage sqlite:///{DEMO_DB} --campaign {campaign.name}"
+    knobs = " ".join(f"{p.name}=..." for p in d.space.parameters)
     console.print(
-        f"Ledger: {DEMO_DB}; `doe --storage sqlite:///{DEMO_DB} --campaign "
-        f"{campaign.name} status` shows it again."
+        f"Ledger: {DEMO_DB}; `{doe} status` shows it again, and "
+        f"`{doe} predict {knobs}` asks its model about a recipe."
     )

@@ -155,3 +155,17 @@ def test_demo_runs_a_closed_loop_campaign(
     runs = MlflowClient(tracking_uri=mlflow_tmp_store).search_runs([exp.experiment_id])
     trial_runs = [r for r in runs if r.data.tags.get("doe.kind") == "trial"]
     assert len(trial_runs) == 12
+    # the printed predict command works on the demo's ledger
+    hint = re.search(
+        r"`(doe --storage \S+ --campaign \S+) predict ", " ".join(text.split())
+    )
+    assert hint is not None
+    _, _, storage, _, campaign = hint[1].split()
+    knobs = ["co_precursor_g=0.4", "nitridation_temp_c=450", "li2s_loading_mg_cm2=2",
+             "eo_li_ratio=16", "np_ratio=1.2"]  # fmt: skip
+    asked = CliRunner().invoke(
+        app, ["--storage", storage, "--campaign", campaign, "--no-tracking",
+              "predict", *knobs, "-f", "json"],
+    )  # fmt: skip
+    assert asked.exit_code == 0, (asked.stderr, asked.exception)
+    assert '"est_safety_score"' in asked.stdout
