@@ -120,3 +120,37 @@ def test_staff_claims_fills_in_and_records_on_a_tablet(
     )
     expected = {k: float(f"{v:.6g}") for k, v in values.items()}
     assert trial.outcomes == pytest.approx(expected)
+
+
+def test_a_viewer_asks_the_model_what_if(browser: Any, server: DoeServer) -> None:
+    from doe.service.auth import AuthStore
+
+    campaign = Campaign.load("toy", server.storage, tracking=False)
+    for s in campaign.suggest(6, operator="sam"):
+        campaign.record(s.trial_id, toy_outcomes(s.params), operator="sam")
+    store = AuthStore(server.storage)
+    token = store.add_user("vera", "viewer")
+    store.dispose()
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(f"{server.url}/login")
+        page.fill("#token", token)
+        page.click("button:has-text('Sign in')")
+        page.wait_for_url(f"{server.url}/")
+        page.goto(f"{server.url}/campaigns/toy")
+        form = page.locator("[data-testid=what-if-form]")
+        assert form.locator("#wi-temp_c").get_attribute("max") == "80.0"
+        form.locator("#wi-temp_c").fill("50")
+        form.locator("#wi-conc_mol_l").fill("0.3")
+        form.locator("button[type=submit]").click()
+        page.wait_for_selector("[data-testid=what-if-result]")
+        text = page.inner_text("[data-testid=what-if-result]")
+        assert "yield_pct" in text and "±" in text and "closest measured cell" in text
+        assert page.locator("#wi-temp_c").input_value() == "50"  # kept as typed
+    finally:
+        context.close()
+    expected = campaign.predict([{"temp_c": 50.0, "conc_mol_l": 0.3}]).iloc[0]
+    assert f"{100 * expected['p_limits']:.0f} %" in text
+    assert len(Campaign.load("toy", server.storage, tracking=False).trials()) == 6

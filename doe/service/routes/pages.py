@@ -165,8 +165,13 @@ def _render_campaign(
     error: str | None = None,
     form_errors: dict[int, dict[str, str]] | None = None,
     form_values: dict[int, dict[str, str]] | None = None,
+    what_if: dict[str, Any] | None = None,
 ) -> Response:
-    """The campaign page, optionally with a message, an error, or field errors."""
+    """The campaign page, optionally with a message, an error, or field errors.
+
+    ``what_if``: the what-if card's ``values`` (as typed) and its ``result`` (a
+    row of :meth:`Campaign.predict`) or ``error``.
+    """
     d = campaign.definition
     trials = [TrialPublic.from_record(t) for t in campaign.trials()]
     pending = [t for t in trials if t.state == "pending"]
@@ -182,6 +187,10 @@ def _render_campaign(
         "name": campaign.name,
         "summary": campaign_summary(campaign),
         "params": [(p.name, p.unit) for p in d.space.parameters],
+        "bounds": {p.name: (p.low, p.high) for p in d.space.parameters},
+        "objectives": [(o.name, d.outcome_unit(o.name)) for o in d.objectives],
+        "has_limits": bool(d.limits),
+        "what_if": what_if or {"values": {}},
         "outcomes": [
             (n, d.outcome_unit(n), i < len(d.objectives), valid.get(n))
             for i, n in enumerate(d.outcome_names)
@@ -219,6 +228,44 @@ def get_campaign_page(
     if done in _MESSAGES and trial is not None:
         message = _MESSAGES[done].format(n=trial)
     return _render_campaign(request, session, campaign, message=message)
+
+
+@router.get("/campaigns/{name}/what-if")
+def get_what_if(
+    *,
+    request: Request,
+    session: PageSessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    name: NamePath,
+) -> Response:
+    """The campaign page with the model's view of the knobs in the query.
+
+    The query holds ``k:<knob>=<value>`` (the what-if form); nothing is written,
+    so viewers may ask and no CSRF token is needed.
+    """
+    campaign = load_campaign(name, settings, store)
+    values = {
+        k.removeprefix("k:"): v.strip()
+        for k, v in request.query_params.items()
+        if k.startswith("k:") and v.strip()
+    }
+    try:
+        frame = campaign.predict([values])
+    except DoeError as exc:
+        if isinstance(exc, StorageError):
+            raise
+        return _render_campaign(
+            request,
+            session,
+            campaign,
+            status=status_for(exc),
+            what_if={"values": values, "error": str(exc)},
+        )
+    result = frame.iloc[0].to_dict()
+    return _render_campaign(
+        request, session, campaign, what_if={"values": values, "result": result}
+    )
 
 
 def _failed_action(

@@ -140,6 +140,42 @@ def test_server_side_errors_are_shown_next_to_the_field(
     assert svc.campaign().trial(0).state == "pending"
 
 
+def test_what_if_form_shows_the_models_view_to_a_viewer(svc: Service) -> None:
+    _login(svc, "vera")  # a viewer: the form writes nothing
+    page = svc.client.get("/campaigns/toy")
+    assert 'data-testid="what-if-form"' in page.text
+    assert re.search(r'name="k:temp_c" type="number" step="any"[^>]*min="20.0" '
+                     r'max="80.0"[^>]*required', page.text)  # fmt: skip
+    early = svc.client.get("/campaigns/toy/what-if?k:temp_c=50&k:conc_mol_l=0.3")
+    assert early.status_code == 409
+    assert "the model needs at least 4" in html.unescape(early.text)
+    for _ in range(6):
+        t = svc.pull("sam")
+        svc.client.post(
+            f"/api/campaigns/toy/trials/{t['trial']}/result",
+            headers=svc.auth("sam"),
+            json={"outcomes": toy_outcomes(t["params"])},
+        )
+    before = svc.campaign().table()
+    r = svc.client.get("/campaigns/toy/what-if?k:temp_c=50&k:conc_mol_l=0.3")
+    assert r.status_code == 200
+    result = re.search(r'data-testid="what-if-result">(.*?)</dl>', r.text, re.S)
+    assert result, r.text
+    text = " ".join(re.sub(r"<[^>]+>", " ", html.unescape(result.group(1))).split())
+    exp = svc.campaign().predict([{"temp_c": 50.0, "conc_mol_l": 0.3}]).iloc[0]
+    from doe.space import format_number
+
+    assert f"yield_pct {format_number(exp['est_yield_pct'])} ± " in text
+    assert f"chance the limits are met {100 * exp['p_limits']:.0f} %" in text
+    assert f"closest measured cell trial {exp['nearest_trial']} (distance" in text
+    assert re.search(r'name="k:temp_c"[^>]*value="50"', r.text)  # kept as typed
+    bad = svc.client.get("/campaigns/toy/what-if?k:temp_c=95&k:conc_mol_l=0.3")
+    assert bad.status_code == 422
+    assert "'temp_c' must lie in [20, 80] C; got 95" in html.unescape(bad.text)
+    assert 'data-testid="what-if-error"' in bad.text
+    assert svc.campaign().table().equals(before)
+
+
 def test_fail_and_release_forms(svc: Service) -> None:
     csrf = _login(svc, "sam")
     _post(svc, "/campaigns/toy/pull", {"csrf": csrf})
