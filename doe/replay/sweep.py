@@ -6,8 +6,9 @@ job finishes, its trajectory is written to ``<out>/runs/<strategy>-<seed>.csv``
 (temp file, then rename), so an interrupted sweep resumes where it stopped: a run
 whose file exists is not run again. ``<out>/settings.json`` holds what defines a run
 (simulator and its version, campaign definition, budget, batch, channels, dense
-points); a rerun with other values in the same ``<out>`` is refused. Adding seeds or
-strategies reuses the finished runs.
+points, a hash of the li2s-doe source a replay depends on and the libraries'
+versions); a rerun with other values in the same ``<out>`` is refused. Adding seeds
+or strategies reuses the finished runs.
 
 Then: ``trajectories.csv`` (every row of every run), ``summary.csv``, the plots
 ``hv_vs_experiments.png`` and ``hv_vs_lab_days.png``, ``truth.json`` (the true front
@@ -189,7 +190,76 @@ def _run_settings(
         "channels": config.channels,
         "dense_points": n_points,
         "gp_prior_source": _prior_source(definition),
+        "code": code_hash(run_code_files()),
+        "libraries": library_versions(),
     }
+
+
+# The li2s-doe source a replay's numbers depend on (strategies, models, the
+# campaign and ledger, the lab clock); reports, tracking, CLI and service aside.
+_RUN_CODE = (
+    "doe/strategies",
+    "surrogates",
+    "doe/acquisition.py",
+    "doe/campaign.py",
+    "doe/definition.py",
+    "doe/ledger.py",
+    "doe/objectives.py",
+    "doe/space.py",
+    "doe/strategy_settings.py",
+    "doe/replay/lab.py",
+    "doe/replay/runner.py",
+    "doe/replay/simulator.py",
+)
+_RUN_LIBRARIES = (
+    "botorch",
+    "gpytorch",
+    "torch",
+    "optuna",
+    "optuna-integration",
+    "numpy",
+    "scipy",
+)
+
+
+def run_code_files() -> list[Path]:
+    """The source files a replay's numbers depend on, in a fixed order."""
+    import doe
+
+    root = Path(doe.__file__).resolve().parent.parent
+    files: list[Path] = []
+    for rel in _RUN_CODE:
+        path = root / rel
+        files.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path])
+    return files
+
+
+def code_hash(files: Sequence[Path]) -> str:
+    """Hash (12 hex digits) of the files' names and contents.
+
+    A sweep resumed after the code changed would mix runs of two versions: the
+    output folder's settings hold this hash, so such a resume is refused.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes() if path.is_file() else b"missing")
+    return digest.hexdigest()[:12]
+
+
+def library_versions() -> str:
+    """``botorch 0.x, gpytorch 1.y, ...``: the libraries a replay's numbers depend on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for name in _RUN_LIBRARIES:
+        try:
+            out.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            out.append(f"{name} missing")
+    return ", ".join(out)
 
 
 def _prior_source(definition: CampaignDefinition) -> str | None:
@@ -234,10 +304,15 @@ def _check_out(out: Path, settings: dict[str, Any], *, write: bool = True) -> No
             if old.get(k) != v
         ]
         if diff:
+            why = (
+                " (code: the li2s-doe source its replays ran changed since)"
+                if old.get("code") != settings.get("code")
+                else ""
+            )
             raise SweepSettingsError(
                 f"The output folder {out} holds a replay sweep with other settings "
-                f"({'; '.join(diff)}). Resuming needs the same settings: choose "
-                "another --out, or remove the folder to start again."
+                f"({'; '.join(diff)}){why}. Resuming needs the same settings: "
+                "choose another --out, or remove the folder to start again."
             )
         return
     if not write:

@@ -60,6 +60,37 @@ def test_an_interrupted_sweep_resumes_and_only_missing_runs_are_recomputed(
         toy_sweep(toy_file, out, budget=6)
 
 
+def test_a_sweep_resumed_after_the_code_changed_is_refused(
+    toy_file: Path, tmp_path: Path
+) -> None:
+    from doe.replay.sweep import code_hash, library_versions, run_code_files
+
+    out = tmp_path / "sweep"
+    toy_sweep(toy_file, out, seeds=1, strategies=["sobol"])
+    path = out / "settings.json"
+    settings = json.loads(path.read_text())
+    assert settings["code"] == code_hash(run_code_files())
+    assert settings["libraries"] == library_versions()
+    assert "botorch " in settings["libraries"]
+    names = {p.name for p in run_code_files()}
+    assert {"gp.py", "acquisition.py", "runner.py", "fit.py"} <= names
+    assert "sweep.py" not in names and "report.py" not in names  # reports only
+    # as if the runs came from another version of the strategies
+    path.write_text(json.dumps({**settings, "code": "0123456789ab"}))
+    with pytest.raises(SweepSettingsError, match=r"other settings \(code: "
+                       r"'0123456789ab' -> .*\(code: the li2s-doe source its "
+                       r"replays ran changed since\)"):  # fmt: skip
+        toy_sweep(toy_file, out, seeds=1, strategies=["sobol"])
+    # the hash follows the files' contents
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    a.write_text("x = 1\n")
+    b.write_text("y = 2\n")
+    before = code_hash([a, b])
+    assert code_hash([a, b]) == before
+    b.write_text("y = 3\n")
+    assert code_hash([a, b]) != before
+
+
 def test_sweep_writes_table_plots_and_csv(toy_file: Path, tmp_path: Path) -> None:
     import matplotlib.image
 
