@@ -520,6 +520,65 @@ class Campaign:
         self._track([trial_id])
         return rec
 
+    def correct(
+        self,
+        trial_id: int,
+        outcomes: Mapping[str, Any],
+        *,
+        note: str,
+        operator: str | None = None,
+    ) -> TrialRecord:
+        """Correct outcomes of a recorded trial (a typo found later).
+
+        The outcomes given replace those recorded; the others stay. Every
+        correction is kept with the outcomes it replaced, who made it, when and
+        why (``attrs["corrections"]``); tables, fronts, models and MLflow use the
+        corrected values from then on. Correcting to the values already there
+        writes nothing.
+
+        Args:
+            trial_id: A complete trial.
+            outcomes: ``{outcome: value}``, one or more.
+            note: Why (kept with the correction; required).
+            operator: Who corrects it.
+
+        Returns:
+            The trial as corrected.
+
+        Raises:
+            UnknownTrialError: No such trial.
+            TrialStateError: The trial is not complete.
+            InvalidMeasurementError: Bad outcomes (nothing is written).
+            InvalidArgumentError: No note.
+        """
+        if not isinstance(note, str) or not note.strip():
+            raise InvalidArgumentError(
+                f"Say why trial {trial_id} is corrected (a note such as 'typo: "
+                "retention was 70.2, not 72.0'); it is kept with the correction."
+            )
+        if not isinstance(outcomes, Mapping) or not outcomes:
+            raise InvalidMeasurementError(
+                f"Give the corrected outcome(s) of trial {trial_id}, e.g. "
+                "retention_pct=70.2; got none."
+            )
+        with self._ledger.lock():
+            current = self._ledger.trial(trial_id)
+            self._ledger.check_correctable(current)
+            merged = self.validate_outcomes({**current.outcomes, **outcomes})
+            if merged == current.outcomes:
+                return current
+            rec = self._ledger.correct(
+                trial_id,
+                merged,
+                {
+                    "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "by": operator or _whoami(),
+                    "note": note.strip(),
+                },
+            )
+        self._track([trial_id])
+        return rec
+
     def record_many(
         self,
         rows: Sequence[Mapping[str, Any]],
@@ -809,13 +868,18 @@ class Campaign:
 
     # ------------------------------------------------------------ analysis
     def table(self) -> pd.DataFrame:
-        """Every trial as a row: number, state, settings, outcomes, provenance."""
+        """Every trial as a row: number, state, settings, outcomes, provenance.
+
+        ``corrections`` counts corrections of a recorded result; ``corrected``
+        says when, by whom and why, and what each replaced.
+        """
         import pandas as pd
 
         d = self.definition
         rows = []
         for t in self.trials():
             prov = t.attrs.get("provenance", {})
+            fixes = t.attrs.get("corrections") or []
             row: dict[str, Any] = {
                 "trial": t.number,
                 "state": t.state,
@@ -842,6 +906,20 @@ class Campaign:
                 recorded_by=t.attrs.get("recorded_by"),
                 created_at=t.created_at,
                 finished_at=t.finished_at,
+                corrections=len(fixes),
+                corrected=(
+                    "; ".join(
+                        f"{c.get('at')} by {c.get('by')}: {c.get('note')} (was "
+                        + ", ".join(
+                            f"{k}={v:g}"
+                            for k, v in (c.get("previous") or {}).items()
+                            if (c.get("outcomes") or {}).get(k) != v
+                        )
+                        + ")"
+                        for c in fixes
+                    )
+                    or None
+                ),
             )
             rows.append(row)
         return pd.DataFrame(rows)

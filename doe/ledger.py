@@ -19,7 +19,7 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +54,7 @@ SQLITE_TIMEOUT_S = 30.0
 LOCK_TIMEOUT_S = 300.0
 _ATTR_DEF = "doe:definition"
 _ATTR_ROUND = "doe:round:"
+_ATTR_CORRECTIONS = "doe:corrections:"  # + trial number: corrections, oldest first
 _STATE = {"RUNNING": "pending", "COMPLETE": "complete", "FAIL": "failed"}
 _process_locks: dict[str, threading.RLock] = {}
 _process_locks_guard = threading.Lock()
@@ -198,6 +199,20 @@ def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
         attrs=attrs,
         created_at=attrs.get("created_at"),
         finished_at=attrs.get("finished_at"),
+    )
+
+
+def _corrected(
+    record: TrialRecord, corrections: Sequence[Mapping[str, Any]] | None
+) -> TrialRecord:
+    """The record with the last correction's outcomes and every correction in attrs."""
+    if not corrections:
+        return record
+    last = corrections[-1]
+    return replace(
+        record,
+        outcomes={k: float(v) for k, v in last["outcomes"].items()},
+        attrs={**record.attrs, "corrections": [dict(c) for c in corrections]},
     )
 
 
@@ -430,18 +445,77 @@ class Ledger:
 
     # --------------------------------------------------------------- trials
     def trials(self) -> list[TrialRecord]:
-        """Every trial, in order of number."""
+        """Every trial, in order of number (corrected outcomes applied)."""
         with _storage_errors(self.url):
             frozen = self._storage.get_all_trials(self._study_id, deepcopy=False)
-        return [_record(t) for t in sorted(frozen, key=lambda t: t.number)]
+        fixes = self._corrections()
+        return [
+            _corrected(_record(t), fixes.get(t.number))
+            for t in sorted(frozen, key=lambda t: t.number)
+        ]
 
     def trial(self, number: int) -> TrialRecord:
-        """One trial by number.
+        """One trial by number (corrected outcomes applied).
 
         Raises:
             UnknownTrialError: No such trial in this campaign.
         """
-        return _record(self._frozen(number))
+        record = _record(self._frozen(number))
+        return _corrected(record, self._corrections().get(number))
+
+    def check_correctable(self, record: TrialRecord) -> None:
+        """Only a complete trial's outcomes can be corrected.
+
+        Raises:
+            TrialStateError: Naming the trial's state and what to do instead.
+        """
+        if record.state != "complete":
+            raise TrialStateError(
+                f"Trial {record.number} of campaign {self.name!r} is {record.state}; "
+                "only a recorded result can be corrected. Add the experiment again "
+                "with `doe import` if it was measured after all."
+            )
+
+    def _corrections(self) -> dict[int, list[dict[str, Any]]]:
+        """``{trial number: corrections, oldest first}`` from the study's attrs."""
+        with _storage_errors(self.url):
+            attrs = self._storage.get_study_user_attrs(self._study_id)
+        return {
+            int(key.removeprefix(_ATTR_CORRECTIONS)): list(value)
+            for key, value in attrs.items()
+            if key.startswith(_ATTR_CORRECTIONS)
+        }
+
+    def correct(
+        self, number: int, outcomes: Mapping[str, float], entry: Mapping[str, Any]
+    ) -> TrialRecord:
+        """Replace a complete trial's outcomes (call under :meth:`lock`).
+
+        Optuna keeps a finished trial as it was; the correction is kept with the
+        study (every correction, with the outcomes it replaced) and applied
+        whenever trials are read.
+
+        Args:
+            number: The trial.
+            outcomes: Its checked outcomes, in full.
+            entry: Who, when and why (JSON-able).
+
+        Raises:
+            TrialStateError: The trial is not complete.
+        """
+        current = self.trial(number)
+        self.check_correctable(current)
+        history = [
+            *self._corrections().get(number, []),
+            {**entry, "outcomes": dict(outcomes), "previous": current.outcomes},
+        ]
+        with _storage_errors(self.url):
+            self._storage.set_study_user_attr(
+                self._study_id,
+                f"{_ATTR_CORRECTIONS}{number}",
+                json.loads(json.dumps(history, default=_json_default)),
+            )
+        return self.trial(number)
 
     def _frozen(self, number: int) -> optuna.trial.FrozenTrial:
         if isinstance(number, bool) or not isinstance(number, int) or number < 0:
@@ -539,8 +613,9 @@ class Ledger:
             raise TrialStateError(
                 f"Trial {number} of campaign {self.name!r} is already {current.state}"
                 f"{' (' + str(current.failure_kind) + ')' if current.failure_kind else ''}; "
-                "a trial is recorded, failed or abandoned once. Add a new experiment "
-                "with `doe import` to re-measure the same settings."
+                "a trial is recorded, failed or abandoned once. Fix a typo in a "
+                "recorded result with `doe correct`; add a re-measurement of the same "
+                "settings with `doe import`."
             )
         ostate = TrialState.COMPLETE if state == "complete" else TrialState.FAIL
         payload = {"finished_at": _utcnow(), **(attrs or {})}

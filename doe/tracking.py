@@ -358,6 +358,8 @@ def _trial_tags(record: TrialLike, campaign: str) -> dict[str, Any]:
     operator = (
         attrs.get("recorded_by") or attrs.get("claimed_by") or attrs.get("asked_by")
     )
+    fixes = attrs.get("corrections") or []
+    last_fix = fixes[-1] if fixes else {}
     return {
         TAG_KIND: "trial",
         TAG_TRIAL: record.number,
@@ -379,6 +381,10 @@ def _trial_tags(record: TrialLike, campaign: str) -> dict[str, Any]:
         "doe.claim_until": attrs.get("claim_until"),
         "doe.recorded_by": attrs.get("recorded_by"),
         "doe.operator": operator,
+        "doe.corrections": len(fixes) or None,
+        "doe.corrected_by": last_fix.get("by"),
+        "doe.corrected_at": last_fix.get("at"),
+        "doe.correction_note": last_fix.get("note"),
     }
 
 
@@ -1055,7 +1061,10 @@ class Tracker:
         from mlflow.entities import Metric, Param, RunTag
 
         client, data, run_id = self._mlflow(), run.data, run.info.run_id
-        ts = payload.end_ms or payload.start_ms or int(time.time() * 1000)
+        # A changed value is logged now: MLflow shows a metric's latest value
+        # (by step, then time, then the larger value), so a corrected result
+        # logged at the first one's time could lose to it.
+        ts = max(payload.end_ms or payload.start_ms or 0, int(time.time() * 1000))
         tags = [
             RunTag(k, v)
             for k, v in payload.tags.items()

@@ -189,6 +189,52 @@ def _check_pending(campaign: Campaign, trial: int, where: str) -> None:
 
 
 @app.command(
+    "correct",
+    epilog="Example\n\n"
+    '  doe correct 12 retention_pct=70.2 --note "typo: read 72.0 off the cycler log"',
+)
+def correct(
+    ctx: typer.Context,
+    *,
+    trial: int = typer.Argument(..., metavar="TRIAL", help="A recorded trial."),
+    values: list[str] = typer.Argument(
+        ...,
+        metavar="NAME=VALUE",
+        help="The corrected outcomes as name=value; the others stay as recorded.",
+    ),
+    note_: str = typer.Option(..., "--note", help="Why it is corrected (kept)."),
+    operator: str | None = typer.Option(
+        None, "--operator", help="Who corrects it (default: the OS user)."
+    ),
+) -> None:
+    """Correct a recorded result (a typo found later); the old values are kept.
+
+    The trial's history keeps every correction with the values it replaced, who
+    made it, when and why; tables, fronts, models and MLflow use the corrected
+    values from then on.
+    """
+    who = resolve_operator(operator)
+    outcomes = parse_assignments(values, what="outcome", example="retention_pct=70.2")
+    campaign = state_of(ctx).load()
+    before = campaign.trial(trial).outcomes
+    rec = campaign.correct(trial, outcomes, note=note_, operator=who)
+    d = campaign.definition
+    changed = [
+        f"{k} {fmt_value(before.get(k))} -> "
+        f"{with_unit(fmt_value(v), d.outcome_unit(k))}"
+        for k, v in rec.outcomes.items()
+        if before.get(k) != v
+    ]
+    if not changed:
+        note(f"Trial {trial} already holds these values; nothing changed.")
+        return
+    note(
+        f"Corrected trial {trial} of campaign {campaign.name!r}: {', '.join(changed)}.",
+        style="green",
+    )
+
+
+@app.command(
     "fail",
     epilog="Example\n\n"
     '  doe fail 7 --kind short_circuit --note "shorted during formation"\n\n'

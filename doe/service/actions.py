@@ -179,9 +179,43 @@ def record_result(
         f"Trial {trial} of campaign {campaign.name!r} is already {rec.state}"
         + (f" ({rec.failure_kind})" if rec.failure_kind else "")
         + (f" with outcomes {rec.outcomes}" if rec.outcomes else "")
-        + "; a trial is recorded once, and this result differs. Use `doe import` to "
-        "add a re-measurement as a new experiment."
+        + "; a trial is recorded once, and this result differs. To fix a typo in "
+        "the recorded result, correct it (POST .../correction, `doe correct`); to "
+        "add a re-measurement, import it as a new experiment (`doe import`)."
     )
+
+
+def correct_result(
+    store: AuthStore,
+    campaign: Campaign,
+    trial: int,
+    outcomes: Mapping[str, Any],
+    note: str,
+    *,
+    user: User,
+) -> Written:
+    """Correct a recorded result: staff their own records, owners anyone's.
+
+    Raises:
+        TrialStateError: Not complete, or recorded by someone else (staff).
+        InvalidMeasurementError: Bad outcomes.
+        UnknownTrialError: No such trial.
+    """
+    rec = campaign.trial(trial)
+    who = rec.attrs.get("recorded_by")
+    if rec.state == "complete" and who != user.name and not user.has_role("owner"):
+        raise TrialStateError(
+            f"Cannot correct trial {trial}: it was recorded by {who!r}, not "
+            f"{user.name!r}. Ask them, or an owner, to correct it."
+        )
+    n_before = len(rec.attrs.get("corrections") or [])
+    rec = campaign.correct(trial, outcomes, note=note, operator=user.name)
+    if len(rec.attrs.get("corrections") or []) == n_before:
+        return Written(rec, is_new=False)
+    audit(
+        store, user, "correct", campaign.name, trial, outcomes=rec.outcomes, note=note
+    )
+    return Written(rec, is_new=True)
 
 
 def fail_trial(

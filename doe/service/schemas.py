@@ -163,6 +163,30 @@ class ResultCreate(_Request):
     )
 
 
+class CorrectionCreate(_Request):
+    """A corrected result of a recorded experiment (a typo found later)."""
+
+    outcomes: dict[Name, float] = Field(
+        min_length=1,
+        max_length=256,
+        description="The corrected outcomes; the others stay as recorded.",
+        examples=[{"retention_pct": 70.2}],
+    )
+    note: Annotated[Text, Field(min_length=1, max_length=2000)] = Field(
+        description="Why it is corrected (kept with the correction)."
+    )
+
+
+class CorrectionPublic(BaseModel):
+    """One correction of a recorded result."""
+
+    at: str | None
+    by: str | None
+    note: str | None
+    outcomes: dict[str, float] = Field(description="The outcomes after it.")
+    previous: dict[str, float] = Field(description="The outcomes it replaced.")
+
+
 class FailureCreate(_Request):
     """A failed experiment: what kind of failure, and what happened."""
 
@@ -201,6 +225,10 @@ class TrialPublic(BaseModel):
     recorded_by: str | None
     created_at: str | None
     finished_at: str | None
+    corrections: list[CorrectionPublic] = Field(
+        default_factory=list,
+        description="Corrections of the recorded result, oldest first.",
+    )
 
     @classmethod
     def from_record(cls, rec: TrialRecord) -> TrialPublic:
@@ -235,6 +263,16 @@ class TrialPublic(BaseModel):
             recorded_by=attrs.get("recorded_by"),
             created_at=rec.created_at,
             finished_at=rec.finished_at,
+            corrections=[
+                CorrectionPublic(
+                    at=c.get("at"),
+                    by=c.get("by"),
+                    note=c.get("note"),
+                    outcomes=c.get("outcomes") or {},
+                    previous=c.get("previous") or {},
+                )
+                for c in attrs.get("corrections") or []
+            ],
         )
 
 

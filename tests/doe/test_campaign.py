@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -314,3 +315,52 @@ def test_a_database_without_a_ledger_is_named(tmp_path) -> None:
         conn.execute("CREATE TABLE doe_users (name TEXT)")
     with pytest.raises(UnknownCampaignError, match="holds no li2s-doe ledger yet"):
         Campaign.load(storage=f"sqlite:///{path}")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_correct_replaces_outcomes_everywhere_and_keeps_the_history(
+    backend: str, toy_dict: dict[str, Any], request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_db")
+    toy_dict["strategy"] = "sobol"
+    c = Campaign.create(toy_dict, storage=url, tracking=False)
+    a = {"temp_c": 60.0, "conc_mol_l": 1.0}
+    b = {"temp_c": 60.0, "conc_mol_l": 0.05}
+    n = c.add(a, toy_outcomes(a))
+    c.add(b, toy_outcomes(b))
+    hv_before = c.hypervolume()
+    recorded = toy_outcomes(a)
+    rec = c.correct(n, {"yield_pct": 10.0}, note="typo", operator="ana")
+    assert rec.outcomes == {**recorded, "yield_pct": 10.0}
+    (fix,) = rec.attrs["corrections"]
+    assert fix["previous"] == pytest.approx(recorded)
+    assert (fix["by"], fix["note"]) == ("ana", "typo") and fix["at"]
+    # everywhere: a fresh load, the table, what strategies see, the hypervolume
+    again = Campaign.load(toy_dict["name"], storage=url, tracking=False)
+    assert again.trial(n).outcomes["yield_pct"] == 10.0
+    assert again.table().set_index("trial").loc[n, "yield_pct"] == 10.0
+    assert 10.0 in [o["yield_pct"] for _, o, _ in again.history().complete]
+    assert again.hypervolume() < hv_before
+    # the same values again write nothing; a second correction keeps both
+    assert len(c.correct(n, {"yield_pct": 10.0}, note="x").attrs["corrections"]) == 1
+    back = c.correct(n, {"yield_pct": recorded["yield_pct"]}, note="undo")
+    assert [f["note"] for f in back.attrs["corrections"]] == ["typo", "undo"]
+    assert back.outcomes == pytest.approx(recorded)
+    assert c.hypervolume() == pytest.approx(hv_before)
+    # bad input: a clear error, nothing written
+    pending = c.suggest(1)[0].trial_id
+    before = _snapshot(c)
+    cases: list[tuple[int, dict[str, Any], str, type[Exception], str]] = [
+        (pending, {"yield_pct": 1.0}, "x", TrialStateError,
+         "is pending; only a recorded result can be corrected"),
+        (n, {"yeld_pct": 1.0}, "x", InvalidMeasurementError,
+         "Unknown outcome 'yeld_pct'"),
+        (n, {"yield_pct": "abc"}, "x", InvalidMeasurementError, "must be a number"),
+        (n, {"yield_pct": 1.0}, " ", InvalidArgumentError, "Say why trial"),
+        (n, {}, "x", InvalidMeasurementError, "Give the corrected outcome"),
+        (99, {"yield_pct": 1.0}, "x", UnknownTrialError, "has no trial 99"),
+    ]  # fmt: skip
+    for trial, outcomes, note, error, message in cases:
+        with pytest.raises(error, match=re.escape(message)):
+            c.correct(trial, outcomes, note=note)
+    assert _snapshot(c) == before

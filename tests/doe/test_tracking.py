@@ -202,6 +202,24 @@ def test_pending_run_is_updated_in_place(campaign: Campaign, client: Any) -> Non
     )
 
 
+def test_a_corrected_result_updates_its_run(campaign: Campaign, client: Any) -> None:
+    s = campaign.suggest(1, operator="ana")[0]
+    measured = toy_outcomes(s.params)
+    campaign.record(s.trial_id, measured, operator="bo")
+    before = _runs(client)["trial", "0"]
+    assert "doe.corrections" not in before.data.tags
+    campaign.correct(s.trial_id, {"yield_pct": 12.5}, note="typo", operator="cy")
+    after = _runs(client)["trial", "0"]
+    assert after.info.run_id == before.info.run_id
+    assert after.data.metrics["yield_pct"] == 12.5
+    assert after.data.metrics["cost_eur"] == measured["cost_eur"]
+    tags = after.data.tags
+    assert (tags["doe.corrections"], tags["doe.corrected_by"]) == ("1", "cy")
+    assert tags["doe.correction_note"] == "typo" and tags["doe.corrected_at"]
+    history = client.get_metric_history(after.info.run_id, "yield_pct")
+    assert sorted(m.value for m in history) == sorted([12.5, measured["yield_pct"]])
+
+
 def test_round_runs_hold_counts_and_artifacts(
     campaign: Campaign, client: Any, tmp_path: Path
 ) -> None:

@@ -1,4 +1,4 @@
-"""``/api/campaigns/{name}/trials``: list, one trial, release, result, failure."""
+"""``/api/campaigns/{name}/trials``: list, one trial, release, result, correction, failure."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from doe.service.deps import (
     ViewerDep,
 )
 from doe.service.schemas import (
+    CorrectionCreate,
     ErrorPublic,
     FailureCreate,
     ResultCreate,
@@ -129,6 +130,44 @@ def post_result(
         user=user,
         note=body.note,
         series=body.series,
+    )
+    if not written.is_new:
+        response.status_code = status.HTTP_200_OK
+    return TrialPublic.from_record(written.record)
+
+
+@router.post(
+    "/{trial}/correction",
+    response_model=TrialPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {
+            "model": TrialPublic,
+            "description": "The trial already holds these values (nothing written).",
+        },
+        **_WRITE_RESPONSES,
+    },
+)
+def post_correction(
+    *,
+    body: CorrectionCreate,
+    user: StaffDep,
+    name: NamePath,
+    campaigns: CampaignsDep,
+    store: StoreDep,
+    trial: TrialPath,
+    response: Response,
+) -> TrialPublic:
+    """Correct a recorded result (a typo found later); the old values are kept.
+
+    Staff correct results they recorded, owners anyone's. The outcomes given
+    replace those recorded, the others stay; ``corrections`` lists every
+    correction with the values it replaced. 201: corrected. 200: the trial
+    already holds these values. 409: the trial is not complete, or recorded by
+    someone else.
+    """
+    written = actions.correct_result(
+        store, campaigns(name), trial, body.outcomes, body.note, user=user
     )
     if not written.is_new:
         response.status_code = status.HTTP_200_OK

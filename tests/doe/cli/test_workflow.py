@@ -349,6 +349,40 @@ def test_status_model_quality(storage: str) -> None:
     assert f"{format_number(mean)} ± {format_number(sd, 2)} (" in table
 
 
+def test_correct_a_recorded_result(storage: str) -> None:
+    ok(storage, "suggest", "-n", "1", "--operator", "ana")
+    ok(storage, "record", "2", *GOOD)
+    before = snapshot(storage)
+    for args, message in (
+        (["2", "retention_pct=72.0"], "Missing option '--note'"),
+        (["2", "retention_pct=abc", "--note", "x"], "must be a number"),
+        (["2", "retention_pct=720", "--note", "x"], "outside its valid range"),
+        (["5", "retention_pct=72", "--note", "x"], "has no trial 5"),
+    ):
+        result = invoke(storage, "correct", *args)
+        assert result.exit_code in (1, 2), (args, result.stderr)
+        assert message in " ".join(result.stderr.split()), (args, result.stderr)
+    assert snapshot(storage) == before
+    result = ok(storage, "correct", "2", "retention_pct=72.0", "--note", "typo",
+                "--operator", "bo")  # fmt: skip
+    assert (
+        "Corrected trial 2 of campaign 'li2s-si-gpe': retention_pct 70.2 -> 72 %"
+        in (" ".join(result.stderr.split()))
+    )
+    rec = _campaign(storage).trial(2)
+    assert rec.outcomes["retention_pct"] == 72.0
+    assert rec.outcomes["safety_score"] == 84.0  # the others stay
+    assert rec.attrs["corrections"][0]["by"] == "bo"
+    same = ok(storage, "correct", "2", "retention_pct=72", "--note", "again")
+    assert "already holds these values; nothing changed" in same.stderr
+    exported = pd.read_csv(pd.io.common.StringIO(ok(storage, "export").stdout))
+    row = exported.set_index("trial").loc[2]
+    assert row["retention_pct [%]"] == 72.0 and row["corrections"] == 1
+    assert re.fullmatch(
+        r"\S+ by bo: typo \(was retention_pct=70\.2\)", row["corrected"]
+    )
+
+
 NOMINAL = ("co_precursor_g=0.4", "nitridation_temp_c=450", "li2s_loading_mg_cm2=2.5",
            "eo_li_ratio=16", "np_ratio=1.2")  # fmt: skip
 

@@ -32,6 +32,7 @@ def test_health_and_openapi_need_no_sign_in(svc: Service) -> None:
         "/api/campaigns/{name}/trials/{trial}",
         "/api/campaigns/{name}/trials/{trial}/release",
         "/api/campaigns/{name}/trials/{trial}/result",
+        "/api/campaigns/{name}/trials/{trial}/correction",
         "/api/campaigns/{name}/trials/{trial}/failure",
         "/api/campaigns/{name}/pareto",
         "/api/campaigns/{name}/pareto.png",
@@ -174,6 +175,62 @@ def test_result_is_recorded_with_the_operator_and_idempotent(svc: Service) -> No
     assert [(a["user"], a["action"]) for a in audit] == [
         ("sam", "record"),
         ("sam", "pull"),
+    ]
+
+
+def test_a_recorded_result_is_corrected_by_its_recorder_or_an_owner(
+    svc: Service,
+) -> None:
+    t = svc.pull("sam")
+    outcomes = toy_outcomes(t["params"])
+    base = f"/api/campaigns/toy/trials/{t['trial']}"
+    pending = svc.client.post(
+        f"{base}/correction",
+        headers=svc.auth("sam"),
+        json={"outcomes": {"yield_pct": 1.0}, "note": "x"},
+    )
+    assert pending.status_code == 409 and "only a recorded result" in pending.text
+    svc.client.post(
+        f"{base}/result", headers=svc.auth("sam"), json={"outcomes": outcomes}
+    )
+    differs = svc.client.post(
+        f"{base}/result", headers=svc.auth("sam"),
+        json={"outcomes": {**outcomes, "yield_pct": 1.0}},
+    )  # fmt: skip
+    assert "correct it (POST .../correction" in differs.json()["detail"]
+    fix = {"outcomes": {"yield_pct": 42.0}, "note": "typo"}
+    r = svc.client.post(f"{base}/correction", headers=svc.auth("sam"), json=fix)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["outcomes"] == pytest.approx({**outcomes, "yield_pct": 42.0})
+    (c,) = body["corrections"]
+    assert (c["by"], c["note"]) == ("sam", "typo")
+    assert c["previous"] == pytest.approx(outcomes)
+    again = svc.client.post(f"{base}/correction", headers=svc.auth("sam"), json=fix)
+    assert again.status_code == 200 and len(again.json()["corrections"]) == 1
+    assert svc.client.get(base, headers=svc.auth("vera")).json() == body
+    other = {"outcomes": {"yield_pct": 43.0}, "note": "mine?"}
+    for user, code in (("vera", 403), ("tim", 409)):
+        r = svc.client.post(f"{base}/correction", headers=svc.auth(user), json=other)
+        assert r.status_code == code, (user, r.text)
+    assert "recorded by 'sam', not 'tim'" in r.json()["detail"]
+    bad = [
+        ({"outcomes": {"yeld_pct": 1.0}, "note": "x"}, "Unknown outcome 'yeld_pct'"),
+        ({"outcomes": {"yield_pct": 1.0}}, "note"),
+        ({"outcomes": {"yield_pct": 1.0}, "note": ""}, "note"),
+        ({"outcomes": {}, "note": "x"}, "outcomes"),
+    ]
+    for payload, message in bad:
+        r = svc.client.post(f"{base}/correction", headers=svc.auth("sam"), json=payload)
+        assert r.status_code == 422 and message in r.text, r.text
+    owner = svc.client.post(f"{base}/correction", headers=svc.auth("olga"), json=other)
+    assert owner.status_code == 201
+    assert [c["by"] for c in owner.json()["corrections"]] == ["sam", "olga"]
+    assert svc.campaign().trial(t["trial"]).outcomes["yield_pct"] == 43.0
+    audit = svc.client.get("/api/audit?campaign=toy", headers=svc.auth("olga")).json()
+    assert [(a["user"], a["action"]) for a in audit][:2] == [
+        ("olga", "correct"),
+        ("sam", "correct"),
     ]
 
 

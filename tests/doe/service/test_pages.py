@@ -108,6 +108,10 @@ def test_staff_claims_records_and_sees_it(svc: Service) -> None:
     assert rec.outcomes == pytest.approx(values) and rec.attrs["note"] == "cell 7"
     again = _post(svc, "/campaigns/toy/trials/0/result", form)
     assert "done=replayed" in again.headers["location"]
+    svc.campaign().correct(0, {"yield_pct": 1.0}, note="typo", operator="olga")
+    page = svc.client.get("/campaigns/toy")
+    corrected = re.search(r'data-testid="corrected">([^<]*)<', page.text)
+    assert corrected and corrected.group(1) == "corrected by olga: typo"
 
 
 @pytest.mark.parametrize(
