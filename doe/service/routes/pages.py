@@ -253,13 +253,12 @@ def get_what_if(
     try:
         frame = campaign.predict([values])
     except DoeError as exc:
-        if isinstance(exc, StorageError):
-            raise
-        return _render_campaign(
+        return _failed_action(
             request,
             session,
             campaign,
-            status=status_for(exc),
+            exc,
+            banner=False,
             what_if={"values": values, "error": str(exc)},
         )
     result = frame.iloc[0].to_dict()
@@ -269,13 +268,28 @@ def get_what_if(
 
 
 def _failed_action(
-    request: Request, session: PageSession, campaign: Campaign, exc: DoeError
+    request: Request,
+    session: PageSession,
+    campaign: Campaign,
+    exc: DoeError,
+    *,
+    banner: bool = True,
+    **context: Any,
 ) -> Response:
-    """Show the page again with the error of a form (storage errors propagate)."""
+    """Show the page again with the error of a form (storage errors propagate).
+
+    ``banner``: the error heads the page (else a card shows it, from
+    ``context``); ``context``: more of :func:`_render_campaign`'s keywords.
+    """
     if isinstance(exc, StorageError):
         raise exc
     return _render_campaign(
-        request, session, campaign, status=status_for(exc), error=str(exc)
+        request,
+        session,
+        campaign,
+        status=status_for(exc),
+        error=str(exc) if banner else None,
+        **context,
     )
 
 
@@ -391,14 +405,11 @@ def post_failure(
             user=session.user,
         )
     except DoeError as exc:
-        if isinstance(exc, StorageError):
-            raise
-        return _render_campaign(
+        return _failed_action(
             request,
             session,
             campaign,
-            status=status_for(exc),
-            error=str(exc),
+            exc,
             form_errors={trial: {"kind": str(exc)}},
             form_values={trial: form},
         )
