@@ -348,6 +348,8 @@ def _combine(
     best = first.summary.loc[first.summary["strategy"] == BEST_ROW]
     rows.extend(best.to_dict("records"))
     summary = pd.DataFrame(rows)
+    for col in ("batch", "channels"):  # whole numbers; empty on the best row
+        summary[col] = summary[col].astype("Int64")
     labelled = trajectories.assign(
         strategy=[
             f"{s} b{b} k{k}"

@@ -84,6 +84,7 @@ def test_replay_compares_lab_setups(tmp_path: Path) -> None:
     assert rows == [("1", "2"), ("1", "4"), ("4", "4")]
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary["batch"].dropna()) == [1, 1, 4]
+    assert (out / "summary.csv").read_text().splitlines()[1].startswith("sobol,1,2,")
     assert (out / "b4-k4" / "summary.csv").is_file()
 
 
