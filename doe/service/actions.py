@@ -32,6 +32,7 @@ __all__ = [
     "Written",
     "audit",
     "check_outcomes",
+    "correct_result",
     "create_campaign",
     "fail_trial",
     "outcome_field_errors",
@@ -185,6 +186,36 @@ def record_result(
     )
 
 
+_NO_NOTE = (
+    "Say why it is corrected (e.g. 'typo: 70.2, not 72.0'); the note is kept with "
+    "the correction."
+)
+
+
+def _check_correction(
+    campaign: Campaign,
+    recorded: Mapping[str, float],
+    outcomes: Mapping[str, Any],
+    note: str,
+) -> None:
+    """Every bad field of a correction at once: outcomes (merged) and the note.
+
+    No outcomes at all is left to the Campaign, whose message says so.
+    """
+    fields: dict[str, str] = {}
+    detail = ""
+    if outcomes:
+        try:
+            check_outcomes(campaign, {**recorded, **outcomes})
+        except FieldErrors as exc:
+            fields, detail = exc.fields, exc.detail
+    if not note.strip():
+        fields["note"] = _NO_NOTE
+        detail = detail or _NO_NOTE
+    if fields:
+        raise FieldErrors("InvalidMeasurementError", detail, fields)
+
+
 def correct_result(
     store: AuthStore,
     campaign: Campaign,
@@ -198,16 +229,19 @@ def correct_result(
 
     Raises:
         TrialStateError: Not complete, or recorded by someone else (staff).
-        InvalidMeasurementError: Bad outcomes.
+        FieldErrors: Bad outcomes (naming each field; nothing is written).
+        InvalidArgumentError: No note.
         UnknownTrialError: No such trial.
     """
     rec = campaign.trial(trial)
     who = rec.attrs.get("recorded_by")
-    if rec.state == "complete" and who != user.name and not user.has_role("owner"):
-        raise TrialStateError(
-            f"Cannot correct trial {trial}: it was recorded by {who!r}, not "
-            f"{user.name!r}. Ask them, or an owner, to correct it."
-        )
+    if rec.state == "complete":
+        if who != user.name and not user.has_role("owner"):
+            raise TrialStateError(
+                f"Cannot correct trial {trial}: it was recorded by {who!r}, not "
+                f"{user.name!r}. Ask them, or an owner, to correct it."
+            )
+        _check_correction(campaign, rec.outcomes, outcomes, note)
     n_before = len(rec.attrs.get("corrections") or [])
     rec = campaign.correct(trial, outcomes, note=note, operator=user.name)
     if len(rec.attrs.get("corrections") or []) == n_before:

@@ -1,7 +1,8 @@
 """The lab web page in a real browser: Debian's Chromium driven by Playwright.
 
 A staff member signs in with their token, claims an experiment, fills in the
-result form and submits it; the page says it is recorded, and the ledger agrees.
+result form and submits it; the page says it is recorded, and the ledger agrees;
+then they correct a typo from the history.
 One screenshot at a tablet's size (1024 x 768) goes to ``out/`` (git-ignored).
 
 No ``playwright install``: the browser is ``/usr/bin/chromium`` (``apt-get install
@@ -110,6 +111,17 @@ def test_staff_claims_fills_in_and_records_on_a_tablet(
         assert "complete" in row.inner_text() and "sam" in row.inner_text()
         assert page.locator("#trial-0").count() == 0  # no longer an open experiment
         page.wait_for_function(PLOT_LOADED)  # the Pareto PNG, with the session cookie
+
+        # a typo found later: corrected from the history, the old value kept
+        fix = page.locator("#correct-0")
+        assert not fix.locator("#fix-0-yield_pct").is_visible()  # folded away
+        fix.locator("summary").click()
+        fix.locator("#fix-0-yield_pct").fill("42")
+        fix.locator("#fix-0-note").fill("typo: 42, not what was typed")
+        fix.locator("button[type=submit]").click()
+        page.wait_for_selector("[data-testid=message]:has-text('corrected')")
+        badge = page.inner_text("#history-0 [data-testid=corrected]")
+        assert badge == "corrected by sam: typo: 42, not what was typed"
     finally:
         context.close()
 
@@ -119,7 +131,8 @@ def test_staff_claims_fills_in_and_records_on_a_tablet(
         trial.attrs["recorded_by"] == "sam" and trial.attrs["note"] == "bench 3, cell A"
     )
     expected = {k: float(f"{v:.6g}") for k, v in values.items()}
-    assert trial.outcomes == pytest.approx(expected)
+    assert trial.outcomes == pytest.approx({**expected, "yield_pct": 42.0})
+    assert trial.attrs["corrections"][0]["previous"] == pytest.approx(expected)
 
 
 def test_a_viewer_asks_the_model_what_if(browser: Any, server: DoeServer) -> None:

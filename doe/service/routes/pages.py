@@ -1,4 +1,4 @@
-"""The web page for the bench: sign in, claim, record, fail, release, progress.
+"""The web page for the bench: sign in, claim, record, correct, fail, release.
 
 Server-rendered Jinja2 forms (plus a few lines of vanilla JS); no build step. Each
 form posts to a route here, which calls the same actions as the JSON API and then
@@ -48,6 +48,8 @@ _MESSAGES = {
     "recorded": "Trial {n} is recorded. Thank you!",
     "replayed": "Trial {n} was already recorded with these values; nothing changed.",
     "failed": "Trial {n} is marked failed.",
+    "corrected": "Trial {n} is corrected; the values it replaced are kept with it.",
+    "unchanged": "Trial {n} already holds these values; nothing changed.",
 }
 
 
@@ -293,6 +295,38 @@ def _failed_action(
     )
 
 
+def _outcomes_of(form: dict[str, str]) -> dict[str, str]:
+    """The outcome fields (``out:<name>``) that are filled in."""
+    return {
+        k.removeprefix("out:"): v.strip()
+        for k, v in form.items()
+        if k.startswith("out:") and v.strip()
+    }
+
+
+def _field_errors(
+    request: Request,
+    session: PageSession,
+    campaign: Campaign,
+    exc: actions.FieldErrors,
+    *,
+    trial: int,
+    form: dict[str, str],
+    what: str,
+) -> Response:
+    """The page again (422): each message by its field, what was typed kept."""
+    errors = {k.removeprefix("outcomes."): v for k, v in exc.fields.items()}
+    return _render_campaign(
+        request,
+        session,
+        campaign,
+        status=422,
+        error=f"Trial {trial} was not {what}: fix the marked fields.",
+        form_errors={trial: errors},
+        form_values={trial: form},
+    )
+
+
 # ----------------------------------------------------------------- forms
 @router.post("/campaigns/{name}/pull")
 def post_pull(
@@ -351,11 +385,7 @@ def post_result(
     """Record a result from the form; errors are shown next to their fields."""
     _check_post(session, form, "staff")
     campaign = load_campaign(name, settings, store)
-    raw = {
-        k.removeprefix("out:"): v.strip()
-        for k, v in form.items()
-        if k.startswith("out:") and v.strip()
-    }
+    raw = _outcomes_of(form)
     try:
         written = actions.record_result(
             store,
@@ -366,15 +396,8 @@ def post_result(
             note=form.get("note", "").strip() or None,
         )
     except actions.FieldErrors as exc:
-        errors = {k.removeprefix("outcomes."): v for k, v in exc.fields.items()}
-        return _render_campaign(
-            request,
-            session,
-            campaign,
-            status=422,
-            error=f"Trial {trial} was not recorded: fix the marked fields.",
-            form_errors={trial: errors},
-            form_values={trial: form},
+        return _field_errors(
+            request, session, campaign, exc, trial=trial, form=form, what="recorded"
         )
     except DoeError as exc:
         return _failed_action(request, session, campaign, exc)
@@ -414,3 +437,40 @@ def post_failure(
             form_values={trial: form},
         )
     return _back(name, "failed", trial)
+
+
+@router.post("/campaigns/{name}/trials/{trial}/correction")
+def post_correction(
+    *,
+    request: Request,
+    session: PageSessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    name: NamePath,
+    trial: TrialPath,
+    form: FormDep,
+) -> Response:
+    """Correct a recorded result from the history's form (fields left empty stay).
+
+    Staff correct results they recorded, owners anyone's; errors are shown next
+    to their fields, with the correction form open and what was typed kept.
+    """
+    _check_post(session, form, "staff")
+    campaign = load_campaign(name, settings, store)
+    raw = _outcomes_of(form)
+    try:
+        written = actions.correct_result(
+            store,
+            campaign,
+            trial,
+            raw,
+            form.get("note", "").strip(),
+            user=session.user,
+        )
+    except actions.FieldErrors as exc:
+        return _field_errors(
+            request, session, campaign, exc, trial=trial, form=form, what="corrected"
+        )
+    except DoeError as exc:
+        return _failed_action(request, session, campaign, exc)
+    return _back(name, "corrected" if written.is_new else "unchanged", trial)

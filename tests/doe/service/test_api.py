@@ -223,6 +223,13 @@ def test_a_recorded_result_is_corrected_by_its_recorder_or_an_owner(
     for payload, message in bad:
         r = svc.client.post(f"{base}/correction", headers=svc.auth("sam"), json=payload)
         assert r.status_code == 422 and message in r.text, r.text
+    r = svc.client.post(
+        f"{base}/correction",
+        headers=svc.auth("sam"),
+        json={"outcomes": {"yeld_pct": 1.0, "cost_eur": "1e999"}, "note": "x"},
+    )  # every bad field named, as for a result
+    assert r.status_code == 422, r.text
+    assert set(r.json()["fields"]) == {"outcomes.yeld_pct", "outcomes.cost_eur"}
     owner = svc.client.post(f"{base}/correction", headers=svc.auth("olga"), json=other)
     assert owner.status_code == 201
     assert [c["by"] for c in owner.json()["corrections"]] == ["sam", "olga"]

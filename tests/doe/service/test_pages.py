@@ -180,6 +180,72 @@ def test_what_if_form_shows_the_models_view_to_a_viewer(svc: Service) -> None:
     assert svc.campaign().table().equals(before)
 
 
+def _correction_forms(page: str) -> list[int]:
+    """Trials whose correction form the page shows."""
+    return [
+        int(n) for n in re.findall(r'<details class="fix" id="correct-(\d+)"', page)
+    ]
+
+
+def test_a_typo_is_corrected_from_the_history(svc: Service) -> None:
+    t = svc.pull("sam")
+    outcomes = toy_outcomes(t["params"])
+    svc.client.post(
+        "/api/campaigns/toy/trials/0/result",
+        headers=svc.auth("sam"),
+        json={"outcomes": outcomes},
+    )
+    for user, forms in (("vera", []), ("tim", []), ("olga", [0]), ("sam", [0])):
+        csrf = _login(svc, user)
+        assert _correction_forms(svc.client.get("/campaigns/toy").text) == forms, user
+    # sam (the recorder) is signed in; the recorded value is the placeholder
+    page = svc.client.get("/campaigns/toy").text
+    assert re.search(r'id="fix-0-yield_pct" name="out:yield_pct" type="number"'
+                     r'[^>]*placeholder="[0-9.]+" value=""', page)  # fmt: skip
+    bad = _post(
+        svc,
+        "/campaigns/toy/trials/0/correction",
+        {"csrf": csrf, "out:yield_pct": "150", "note": " "},
+    )
+    assert bad.status_code == 422 and "Trial 0 was not corrected" in bad.text
+    assert '<details class="fix" id="correct-0" open>' in bad.text
+    for field, message in (
+        ("yield_pct", "= 150 is outside its valid range 0 to 100"),
+        ("note", "Say why it is corrected"),
+    ):
+        error = re.search(
+            rf'id="fix-0-{field}"[^>]*aria-invalid="true"[^>]*>\s*'
+            rf'<p class="field-error" id="fix-0-{field}-error" data-field="{field}">'
+            r"([^<]*)</p>",
+            bad.text,
+        )
+        assert error and message in html.unescape(error.group(1)), field
+    assert re.search(r'name="out:yield_pct"[^>]*\n?[^>]*value="150"', bad.text)
+    rec = svc.campaign().trial(0)
+    assert rec.outcomes == pytest.approx(outcomes) and "corrections" not in rec.attrs
+
+    fix = {"csrf": csrf, "out:yield_pct": "42", "out:cost_eur": "", "note": "typo"}
+    r = _post(svc, "/campaigns/toy/trials/0/correction", fix)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/campaigns/toy?done=corrected&trial=0#trial-0"
+    page = svc.client.get(r.headers["location"]).text
+    assert "Trial 0 is corrected" in page
+    corrected = re.search(r'data-testid="corrected">([^<]*)<', page)
+    assert corrected and corrected.group(1) == "corrected by sam: typo"
+    rec = svc.campaign().trial(0)
+    assert rec.outcomes == pytest.approx({**outcomes, "yield_pct": 42.0})
+    assert rec.attrs["corrections"][0]["previous"] == pytest.approx(outcomes)
+    again = _post(svc, "/campaigns/toy/trials/0/correction", fix)
+    assert again.headers["location"] == "/campaigns/toy?done=unchanged&trial=0#trial-0"
+    assert len(svc.campaign().trial(0).attrs["corrections"]) == 1
+
+    csrf = _login(svc, "tim")  # another staff member: not theirs to correct
+    denied = _post(svc, "/campaigns/toy/trials/0/correction", {**fix, "csrf": csrf})
+    assert denied.status_code == 409
+    assert "recorded by &#39;sam&#39;, not &#39;tim&#39;" in denied.text
+    assert svc.campaign().trial(0).outcomes["yield_pct"] == 42.0
+
+
 def test_fail_and_release_forms(svc: Service) -> None:
     csrf = _login(svc, "sam")
     _post(svc, "/campaigns/toy/pull", {"csrf": csrf})
