@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from doe.definition import CampaignDefinition
+from doe.definition import CampaignDefinition, DefinitionChange
 from doe.exceptions import (
+    IncompatibleDefinitionError,
     InvalidArgumentError,
     InvalidMeasurementError,
     NotEnoughDataError,
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from doe.strategies import History
     from doe.tracking import SyncReport, Tracker
 
-__all__ = ["Campaign", "Suggestion", "list_campaigns"]
+__all__ = ["Campaign", "DefinitionUpdate", "Suggestion", "list_campaigns"]
 
 MAX_BATCH = 64
 
@@ -84,6 +85,24 @@ class Suggestion:
             acq_value=float(prov.get("acq_value", math.nan) or math.nan),
             claimed_by=record.claimed_by,
         )
+
+
+@dataclass(frozen=True)
+class DefinitionUpdate:
+    """The outcome of :meth:`Campaign.update_definition`.
+
+    Attributes:
+        old: The definition before.
+        new: The definition given.
+        changes: Every field that differs, in file order.
+        written: Whether the new definition was stored (not on a dry run, nor
+            when nothing changed).
+    """
+
+    old: CampaignDefinition
+    new: CampaignDefinition
+    changes: tuple[DefinitionChange, ...]
+    written: bool
 
 
 def _now() -> datetime:
@@ -198,18 +217,122 @@ class Campaign:
         return self._ledger.definition
 
     def update_definition(
-        self, source: CampaignDefinition | Mapping[str, Any] | str | Path
-    ) -> CampaignDefinition:
-        """Replace the definition with a compatible one (thresholds, limits, strategy).
+        self,
+        source: CampaignDefinition | Mapping[str, Any] | str | Path,
+        *,
+        note: str | None = None,
+        operator: str | None = None,
+        dry_run: bool = False,
+    ) -> DefinitionUpdate:
+        """Apply a changed campaign file to this campaign, keeping its data.
+
+        Thresholds, limits, valid ranges, outcomes, descriptions, the strategy
+        and its settings may change, and a knob's bounds may move (widened when
+        the best cells sit at an edge, say) as long as every experiment in the
+        ledger (pending, complete or failed) still lies inside them and every
+        recorded result inside its objective's valid range. Suggestions from then
+        on use the new definition; recorded data stay as they are. Each update is
+        kept with the campaign (:meth:`definition_history`: what changed, who,
+        when, why) and the MLflow experiment's tags follow it.
+
+        Args:
+            source: The new definition, its dict form, or a TOML path.
+            note: Why (kept with the update).
+            operator: Who updates it.
+            dry_run: Check and list the changes; write nothing.
+
+        Returns:
+            The old and new definitions, the changes, and whether they were
+            written (nothing is written when nothing changed).
 
         Raises:
-            IncompatibleDefinitionError: Parameters or objectives would change.
+            DefinitionError: The new definition is invalid.
+            IncompatibleDefinitionError: It would change what the data mean
+                (name, knobs, objectives), or leave an experiment outside a
+                knob's bounds or a result outside its valid range; nothing is
+                written.
         """
+        from doe.definition import definition_changes
+
         new = CampaignDefinition.coerce(source)
         with self._ledger.lock():
-            self.definition.check_compatible(new)
-            self._ledger.update_definition(new)
-        return new
+            old = self.definition
+            old.check_compatible(new)
+            self._check_trials_fit(new)
+            changes = definition_changes(old, new)
+            if dry_run or not changes:
+                return DefinitionUpdate(old, new, tuple(changes), written=False)
+            self._ledger.update_definition(
+                new,
+                {
+                    "at": _now().isoformat(timespec="seconds"),
+                    "by": operator or _whoami(),
+                    "note": (note or "").strip(),
+                    "from_hash": old.hash,
+                    "to_hash": new.hash,
+                    "changes": [[c.field, c.old, c.new] for c in changes],
+                },
+            )
+        tracker = self._tracker_or_none()
+        if tracker is not None:
+            tracker.update(definition_changed=True)
+        return DefinitionUpdate(old, new, tuple(changes), written=True)
+
+    def definition_history(self) -> list[dict[str, Any]]:
+        """Every update of the definition, oldest first.
+
+        Each: ``at`` (ISO time), ``by``, ``note``, ``from_hash``, ``to_hash``
+        and ``changes`` (``[field, old, new]`` lists).
+        """
+        return self._ledger.definition_changes()
+
+    def _check_trials_fit(self, new: CampaignDefinition) -> None:
+        """Every experiment inside the new bounds, every result in its range."""
+        where = f"Campaign {self.name!r} cannot take the new definition"
+        trials = [t for t in self.trials() if t.state != "abandoned"]
+        for p in new.space.parameters:
+            tol = 1e-9 * (p.high - p.low)
+            values = [(t.params[p.name], t) for t in trials if p.name in t.params]
+            low = min(values, key=lambda v: v[0], default=None)
+            high = max(values, key=lambda v: v[0], default=None)
+            for found, side, ok in (
+                (low, "low", low is None or low[0] >= p.low - tol),
+                (high, "high", high is None or high[0] <= p.high + tol),
+            ):
+                if not ok and found is not None:
+                    value, t = found
+                    bound, edge, way = (
+                        (p.low, "lowest", "below")
+                        if side == "low"
+                        else (p.high, "highest", "above")
+                    )
+                    raise IncompatibleDefinitionError(
+                        f"{where}: knob {p.name!r} {side} = {bound:g} {p.unit} leaves "
+                        f"trial {t.number} ({t.state}, {value:g} {p.unit}) outside. "
+                        f"Keep {side} at or {way} {value:g} {p.unit}, the {edge} "
+                        "setting in the ledger."
+                    )
+        known = set(new.outcome_names)
+        for t in trials:
+            gone = sorted(set(t.outcomes) - known)
+            if gone:
+                raise IncompatibleDefinitionError(
+                    f"{where}: outcome {gone[0]!r} is recorded for trial {t.number} "
+                    "but not in the new definition; keep it (under [outcomes])."
+                )
+        for o in new.objectives:
+            if o.valid_range is None:
+                continue
+            lo, hi = o.valid_range
+            for t in trials:
+                measured = t.outcomes.get(o.name)
+                if measured is not None and not lo <= measured <= hi:
+                    raise IncompatibleDefinitionError(
+                        f"{where}: trial {t.number} holds {o.name} = {measured:g} "
+                        f"{o.unit}, outside the new valid_range [{lo:g}, {hi:g}]. "
+                        "Widen the range to hold it, or correct the trial first "
+                        "(`doe correct`)."
+                    )
 
     # ---------------------------------------------------------------- reads
     def trials(self) -> list[TrialRecord]:

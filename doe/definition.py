@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from typing_extensions import override
+
 from doe.exceptions import (
     DefinitionError,
     IncompatibleDefinitionError,
@@ -24,7 +26,13 @@ from doe.objectives import Objective, OutcomeLimit
 from doe.space import Parameter, SearchSpace, closest_name
 from doe.strategy_settings import file_options, table_of
 
-__all__ = ["SCHEMA_VERSION", "STRATEGY_NAMES", "CampaignDefinition"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "STRATEGY_NAMES",
+    "CampaignDefinition",
+    "DefinitionChange",
+    "definition_changes",
+]
 
 SCHEMA_VERSION = 1
 STRATEGY_NAMES = ("gp", "sobol", "random", "tpe", "nsga2", "gpsampler", "botorch")
@@ -146,7 +154,7 @@ class CampaignDefinition:
         where = f"campaign {self.name!r}"
         if self.strategy not in STRATEGY_NAMES:
             raise DefinitionError(
-                f"Strategy {self.strategy!r} of {where} is unknown"
+                f"Strategy {self.strategy!r} of {where} is unknown."
                 f"{closest_name(self.strategy, STRATEGY_NAMES)} "
                 f"Choose one of: {', '.join(STRATEGY_NAMES)}."
             )
@@ -333,34 +341,127 @@ class CampaignDefinition:
         return cls.from_dict(json.loads(text))
 
     def check_compatible(self, new: CampaignDefinition) -> None:
-        """Raise if ``new`` would change this campaign's data meaning.
+        """Raise if ``new`` would change what this campaign's data mean.
 
-        Parameters (names, bounds, scale), objectives (names, directions) and the
-        campaign name must stay; descriptions, thresholds, noise levels, valid
-        ranges, limits, strategy and the other settings may change.
+        The campaign name, the knobs (names, order, units, log scale, grid step)
+        and the objectives (names, order, directions, units) must stay. Knob
+        bounds may move (whether every trial still fits is the campaign's check,
+        :meth:`doe.campaign.Campaign.update_definition`), but a grid knob's low
+        only by whole steps; descriptions, thresholds, noise levels, valid ranges,
+        limits, outcomes, strategy and the other settings may change.
 
         Raises:
-            IncompatibleDefinitionError: Naming what changed.
+            IncompatibleDefinitionError: Naming what changed and the fix.
         """
         where = f"Campaign {self.name!r}"
+        fix = "start a new campaign (`doe init`) to change it"
         if new.name != self.name:
             raise IncompatibleDefinitionError(
-                f"{where} cannot be renamed to {new.name!r}."
+                f"{where} cannot be renamed to {new.name!r}; keep name = "
+                f"{self.name!r}, or {fix}."
             )
-        old_p = [(p.name, p.low, p.high, p.log, p.step) for p in self.space.parameters]
-        new_p = [(p.name, p.low, p.high, p.log, p.step) for p in new.space.parameters]
+        old_p = [(p.name, p.unit, p.log, p.step) for p in self.space.parameters]
+        new_p = [(p.name, p.unit, p.log, p.step) for p in new.space.parameters]
         if old_p != new_p:
             raise IncompatibleDefinitionError(
-                f"{where}: the parameters differ from the stored ones ({old_p} -> {new_p}); "
-                "start a new campaign to change knobs or bounds."
+                f"{where}: the knobs differ from the stored ones in name, order, unit, "
+                f"log scale or step ({_differing(old_p, new_p)}); only a knob's "
+                f"bounds and description may change: {fix}."
             )
-        old_o = [(o.name, o.direction) for o in self.objectives]
-        new_o = [(o.name, o.direction) for o in new.objectives]
+        for old, now in zip(self.space.parameters, new.space.parameters, strict=True):
+            if old.step is not None and not _whole((now.low - old.low) / old.step):
+                raise IncompatibleDefinitionError(
+                    f"{where}: knob {old.name!r} moves its low from {old.low:g} to "
+                    f"{now.low:g} {old.unit}, off its grid of step {old.step:g}; move "
+                    "it by whole steps so that the settings tried stay on the grid."
+                )
+        old_o = [(o.name, o.direction, o.unit) for o in self.objectives]
+        new_o = [(o.name, o.direction, o.unit) for o in new.objectives]
         if old_o != new_o:
             raise IncompatibleDefinitionError(
-                f"{where}: the objectives differ from the stored ones ({old_o} -> {new_o}); "
-                "start a new campaign to change objectives."
+                f"{where}: the objectives differ from the stored ones in name, order, "
+                f"direction or unit ({_differing(old_o, new_o)}): {fix}."
             )
+
+
+@dataclass(frozen=True)
+class DefinitionChange:
+    """One difference between two definitions.
+
+    Attributes:
+        field: Where, e.g. ``"parameters.nitridation_temp_c.high"`` (tables of a
+            list by their name; a limit by name and operator).
+        old: The value before (``None``: absent).
+        new: The value after (``None``: removed).
+    """
+
+    field: str
+    old: Any
+    new: Any
+
+    @override
+    def __str__(self) -> str:
+        return f"{self.field}: {_shown(self.old)} -> {_shown(self.new)}"
+
+
+def definition_changes(
+    old: CampaignDefinition, new: CampaignDefinition
+) -> list[DefinitionChange]:
+    """Every field that differs between ``old`` and ``new``, in file order."""
+    a, b = _flat(old.to_dict()), _flat(new.to_dict())
+    sections = list(dict.fromkeys(k.split(".")[0] for k in [*b, *a]))
+    place = {k: i for i, k in enumerate(b)} | {
+        k: len(b) + i for i, k in enumerate(a) if k not in b
+    }  # removed fields after the others of their section
+    keys = sorted(place, key=lambda k: (sections.index(k.split(".")[0]), place[k]))
+    return [
+        DefinitionChange(k, a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)
+    ]
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a.b.c": leaf}``; a list of named tables is keyed by the names."""
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out |= _flat(v, f"{prefix}{k}.")
+        return out
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, Mapping) and "name" in v for v in value)
+    ):
+        out = {}
+        for v in value:
+            if set(v) == {"name", "op", "value"}:  # a limit: "limits.safety_score >="
+                out[f"{prefix}{v['name']} {v['op']}"] = v["value"]
+            else:
+                rest = {k: x for k, x in v.items() if k != "name"}
+                out |= _flat(rest, f"{prefix}{v['name']}.")
+        return out
+    return {prefix.rstrip("."): value}
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    return str(value)
+
+
+def _whole(x: float) -> bool:
+    return abs(x - round(x)) < 1e-9
+
+
+def _differing(old: list[Any], new: list[Any]) -> str:
+    """The first differing entries, for a message."""
+    for a, b in zip(old, new, strict=False):
+        if a != b:
+            return f"{a} -> {b}"
+    return f"{len(old)} -> {len(new)} entries"
 
 
 def _as_list(value: Any, key: str) -> list[Any]:

@@ -55,6 +55,7 @@ LOCK_TIMEOUT_S = 300.0
 _ATTR_DEF = "doe:definition"
 _ATTR_ROUND = "doe:round:"
 _ATTR_CORRECTIONS = "doe:corrections:"  # + trial number: corrections, oldest first
+_ATTR_DEF_CHANGE = "doe:definition_change:"  # + number: one update of the definition
 _STATE = {"RUNNING": "pending", "COMPLETE": "complete", "FAIL": "failed"}
 _process_locks: dict[str, threading.RLock] = {}
 _process_locks_guard = threading.Lock()
@@ -335,8 +336,17 @@ class Ledger:
             attrs = self._storage.get_study_user_attrs(self._study_id)
         return CampaignDefinition.from_json(attrs[_ATTR_DEF])
 
-    def update_definition(self, definition: CampaignDefinition) -> None:
-        """Store a compatible new definition (the caller checks compatibility)."""
+    def update_definition(
+        self, definition: CampaignDefinition, change: Mapping[str, Any] | None = None
+    ) -> None:
+        """Store a compatible new definition (the caller checks compatibility).
+
+        Args:
+            definition: The new definition.
+            change: What changed, who, when and why (JSON-able), kept as the
+                next ``doe:definition_change:<n>`` (see :meth:`definition_changes`).
+        """
+        n = len(self.definition_changes()) + 1
         with _storage_errors(self.url):
             self._storage.set_study_user_attr(
                 self._study_id, _ATTR_DEF, definition.to_json()
@@ -344,6 +354,22 @@ class Ledger:
             self._storage.set_study_user_attr(
                 self._study_id, "doe:definition_hash", definition.hash
             )
+            if change is not None:
+                self._storage.set_study_user_attr(
+                    self._study_id, f"{_ATTR_DEF_CHANGE}{n}", _jsonable(dict(change))
+                )
+
+    def definition_changes(self) -> list[dict[str, Any]]:
+        """Every stored update of the definition, oldest first."""
+        with _storage_errors(self.url):
+            attrs = self._storage.get_study_user_attrs(self._study_id)
+        found = {
+            int(key[len(_ATTR_DEF_CHANGE) :]): dict(value)
+            for key, value in attrs.items()
+            if key.startswith(_ATTR_DEF_CHANGE)
+            and key[len(_ATTR_DEF_CHANGE) :].isdigit()
+        }
+        return [found[n] for n in sorted(found)]
 
     def set_round(self, number: int, info: Mapping[str, Any]) -> None:
         """Store the info of suggestion round ``number`` (JSON-able) with the study.

@@ -828,7 +828,11 @@ class Tracker:
 
     # --------------------------------------------------------------- writes
     def update(
-        self, numbers: Sequence[int] = (), *, round_no: int | None = None
+        self,
+        numbers: Sequence[int] = (),
+        *,
+        round_no: int | None = None,
+        definition_changed: bool = False,
     ) -> None:
         """Mirror the given trials (and round) after a write; never raises.
 
@@ -837,11 +841,14 @@ class Tracker:
         campaign lock, so mirror writes follow the ledger's order and a stale state
         never overwrites a newer one. While the mirror is behind, this skips MLflow
         until :data:`RETRY_AFTER_S` has passed, then runs a full :meth:`sync`.
+        ``definition_changed``: the experiment's tags are brought level with the
+        stored definition.
         """
         if self._behind is not None and time.monotonic() < self._retry_at:
             return
         try:
-            self._experiment_id()  # imports mlflow, makes the client: not under the lock
+            # imports mlflow, makes the client: not under the lock
+            self._experiment_id(refresh=definition_changed)
             if round_no is not None:
                 import matplotlib.figure  # noqa: F401  # same reason
             with self._ledger.lock():

@@ -1,4 +1,8 @@
-"""``doe init`` (create a campaign from its TOML file) and ``doe campaigns`` (list)."""
+"""``doe init``, ``doe update`` and ``doe campaigns``: create, amend and list.
+
+``init`` creates a campaign from its TOML file, ``update`` applies a changed file
+to a running campaign, ``campaigns`` lists those in the storage.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,9 @@ from doe.cli._common import (
     fmt_value,
     note,
     out_console,
+    resolve_operator,
     state_of,
+    with_unit,
     write_json,
 )
 
@@ -54,6 +60,105 @@ def init(
         "measured cells, or `doe suggest` for the first batch.",
         style="green",
     )
+
+
+@app.command(
+    "update",
+    epilog="Example\n\n  doe update campaigns/li2s_si/campaign.toml --dry-run\n\n"
+    '  doe update campaign.toml --note "best cells sit at 550 C: widen to 600 C"',
+)
+def update(
+    ctx: typer.Context,
+    *,
+    file: Path = typer.Argument(
+        ..., metavar="FILE", help="The campaign's changed TOML definition."
+    ),
+    note_: str | None = typer.Option(
+        None, "--note", help="Why it changes (kept with the campaign)."
+    ),
+    operator: str | None = typer.Option(
+        None, "--operator", help="Who changes it (default: the OS user)."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="List the changes and check them; write nothing."
+    ),
+) -> None:
+    """Apply a changed campaign file to a running campaign; its data stay.
+
+    Thresholds, limits, valid ranges, outcomes, descriptions, the strategy and its
+    GP settings may change, and a knob's bounds may move as long as every
+    experiment in the ledger stays inside them. Knobs, units and objectives stay:
+    a new campaign changes those. Prints each change; the next suggestions use it.
+    """
+    from doe.campaign import Campaign
+    from doe.definition import CampaignDefinition
+    from doe.exceptions import UnknownCampaignError
+
+    state = state_of(ctx)
+    who = resolve_operator(operator)
+    definition = CampaignDefinition.from_toml(file)
+    try:
+        campaign = Campaign.load(
+            state.campaign or definition.name, state.storage, tracking=state.tracking
+        )
+    except UnknownCampaignError as exc:
+        if state.campaign:
+            raise
+        raise UnknownCampaignError(
+            f"{exc} {file} names campaign {definition.name!r}: a campaign keeps its "
+            "name, so update it with its own file, or create this one with `doe "
+            "init`."
+        ) from exc
+    result = campaign.update_definition(
+        definition, note=note_, operator=who, dry_run=dry_run
+    )
+    if not result.changes:
+        note(
+            f"Campaign {campaign.name!r} already has this definition; nothing changed."
+        )
+        return
+    table = Table(title=f"Changes to campaign {campaign.name}", title_justify="left")
+    for col in ("field", "was", "now"):
+        table.add_column(col)
+    for c in result.changes:
+        unit = _unit_of(c.field, definition)
+        table.add_row(c.field, _shown(c.old, unit), _shown(c.new, unit))
+    out_console().print(table)
+    if dry_run:
+        note("Dry run: nothing written. Run it again without --dry-run to apply.")
+        return
+    note(
+        f"Updated campaign {campaign.name!r} (definition {result.old.hash} -> "
+        f"{result.new.hash}); the next suggestions use it, recorded data stay.",
+        style="green",
+    )
+
+
+def _unit_of(field: str, d: CampaignDefinition) -> str:
+    """The unit of a changed field's value, where it has one.
+
+    A knob's bounds, an objective's threshold, noise or valid range, a limit.
+    """
+    kind, _, rest = field.partition(".")
+    name, _, key = rest.partition(".")
+    if kind == "parameters" and key in ("low", "high") and name in d.space:
+        return d.space[name].unit
+    if kind == "objectives" and key in ("threshold", "noise_sd", "valid_range"):
+        return d.outcome_unit(name)
+    if kind == "limits":
+        return d.outcome_unit(rest.split(" ")[0])
+    return ""
+
+
+def _shown(value: Any, unit: str = "") -> str:
+    """A definition value for the changes table (absent: a dash)."""
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return with_unit(" to ".join(_shown(v) for v in value), unit)
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return with_unit(fmt_value(value), unit)
+    return str(value)
 
 
 def _print_definition(d: CampaignDefinition, storage: str) -> None:

@@ -93,6 +93,7 @@ def build_report(campaign: Campaign, *, model: bool) -> dict[str, Any]:
         "model_quality": quality,
         "model_quality_note": why,
         "model_pareto": model_front,
+        "definition_changes": campaign.definition_history(),
     }
 
 
@@ -227,6 +228,18 @@ def _print_report(campaign: Campaign, report: dict[str, Any]) -> None:
         )
     )
     console.print(Text(f"Storage: {report['storage']}", style="dim"))
+    if report["definition_changes"]:
+        last = report["definition_changes"][-1]
+        fields = ", ".join(c[0] for c in last["changes"])
+        console.print(
+            Text(
+                f"Definition updated {len(report['definition_changes'])} time(s); "
+                f"last {last['at'][:16].replace('T', ' ')} UTC by {last['by']}"
+                + (f" ({last['note']})" if last["note"] else "")
+                + f": {fields}.",
+                style="dim",
+            )
+        )
     if report["pending"]:
         console.print(_pending_table(report["pending"]))
     console.print(_pareto_table(campaign, report))

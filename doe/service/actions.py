@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from doe.exceptions import DoeError, InvalidMeasurementError, TrialStateError
 
 if TYPE_CHECKING:
-    from doe.campaign import Campaign
+    from doe.campaign import Campaign, DefinitionUpdate
     from doe.ledger import TrialRecord
     from doe.service.auth import AuthStore, User
 
@@ -40,6 +40,7 @@ __all__ = [
     "record_result",
     "release",
     "suggest",
+    "update_definition",
 ]
 
 logger = logging.getLogger("doe.service")
@@ -373,3 +374,36 @@ def create_campaign(
         definition_hash=campaign.definition.hash,
     )
     return campaign
+
+
+def update_definition(
+    store: AuthStore,
+    campaign: Campaign,
+    definition: Mapping[str, Any],
+    *,
+    user: User,
+    note: str | None,
+    dry_run: bool,
+) -> DefinitionUpdate:
+    """Apply a changed definition (audited when written).
+
+    Raises:
+        DefinitionError: The definition is invalid.
+        IncompatibleDefinitionError: It would change what the data mean.
+    """
+    result = campaign.update_definition(
+        definition, note=note, operator=user.name, dry_run=dry_run
+    )
+    if result.written:
+        audit(
+            store,
+            user,
+            "update_definition",
+            campaign.name,
+            None,
+            from_hash=result.old.hash,
+            to_hash=result.new.hash,
+            fields=[c.field for c in result.changes],
+            note=note,
+        )
+    return result

@@ -21,6 +21,9 @@ __all__ = [
     "CampaignCreate",
     "CampaignPublic",
     "CampaignSummary",
+    "DefinitionChangePublic",
+    "DefinitionUpdate",
+    "DefinitionUpdatePublic",
     "ErrorPublic",
     "FailureCreate",
     "PredictionPublic",
@@ -109,6 +112,38 @@ class CampaignCreate(_Request):
     definition: dict[str, Any] = Field(
         description="As in campaign.toml: name, parameters, objectives, limits, ..."
     )
+
+
+class DefinitionUpdate(_Request):
+    """A changed campaign file for a running campaign (its data stay)."""
+
+    definition: dict[str, Any] = Field(
+        description="The whole changed definition, as in campaign.toml."
+    )
+    note: Annotated[Text, Field(max_length=2000)] | None = Field(
+        default=None, description="Why it changes (kept with the campaign)."
+    )
+    dry_run: bool = Field(
+        default=False, description="Check and list the changes; write nothing."
+    )
+
+
+class DefinitionChangePublic(BaseModel):
+    """One changed field of a definition."""
+
+    field: str = Field(examples=["parameters.nitridation_temp_c.high"])
+    old: Any = Field(description="Before (null: absent).")
+    new: Any = Field(description="After (null: removed).")
+
+
+class DefinitionUpdatePublic(BaseModel):
+    """What an update of the definition changed."""
+
+    written: bool = Field(description="False on a dry run, or when nothing changed.")
+    from_hash: str
+    to_hash: str
+    changes: list[DefinitionChangePublic]
+    campaign: CampaignPublic = Field(description="The campaign after the update.")
 
 
 class SuggestionsCreate(_Request):

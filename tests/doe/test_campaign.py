@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from doe import Campaign
 from doe.exceptions import (
     AmbiguousCampaignError,
     CampaignExistsError,
+    DefinitionError,
     IncompatibleDefinitionError,
     InvalidArgumentError,
     InvalidMeasurementError,
@@ -235,12 +237,108 @@ def test_expired_lease_returns_to_pool_and_stale_suggestions_expire(
 
 
 def test_update_definition(campaign: Campaign, toy_dict: dict) -> None:
-    campaign.update_definition(dict(toy_dict, strategy="random", description="v2"))
-    assert campaign.definition.strategy == "random"
+    result = campaign.update_definition(
+        dict(toy_dict, strategy="random", description="v2")
+    )
+    assert result.written and campaign.definition.strategy == "random"
+    assert [c.field for c in result.changes] == ["description", "strategy"]
     bad = dict(toy_dict, objectives=toy_dict["objectives"][:1])
     with pytest.raises(IncompatibleDefinitionError):
         campaign.update_definition(bad)
     assert campaign.definition.description == "v2"
+    same = campaign.update_definition(campaign.definition)
+    assert not same.written and same.changes == ()
+    assert len(campaign.definition_history()) == 1
+
+
+def _knob(d: dict[str, Any], name: str, **changes: Any) -> dict[str, Any]:
+    """A copy of definition ``d`` with knob ``name`` changed."""
+    out = copy.deepcopy(d)
+    (p,) = [p for p in out["parameters"] if p["name"] == name]
+    p.update(changes)
+    return out
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_running_campaign_takes_wider_bounds_and_keeps_its_data(
+    backend: str, toy_dict: dict[str, Any], request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_db")
+    toy_dict["strategy"] = "tpe"  # an Optuna sampler rebuilds the history
+    c = Campaign.create(toy_dict, storage=url, tracking=False)
+    for s in c.suggest(4, strategy="sobol"):
+        c.record(s.trial_id, toy_outcomes(s.params))
+    before = _snapshot(c)
+    hottest = max(t.params["temp_c"] for t in c.trials())
+    wide = _knob(toy_dict, "temp_c", high=120.0)
+    wide["objectives"][0]["threshold"] = 5.0
+
+    dry = c.update_definition(wide, dry_run=True)
+    assert not dry.written and [str(x) for x in dry.changes] == [
+        "parameters.temp_c.high: 80 -> 120",
+        "objectives.yield_pct.threshold: 0 -> 5",
+    ]
+    assert c.definition.space["temp_c"].high == 80.0 and not c.definition_history()
+
+    done = c.update_definition(wide, note="best near 80 C", operator="ana")
+    assert done.written and done.changes == dry.changes
+    assert _snapshot(c) == before  # the data stay as they were
+    again = Campaign.load("toy", storage=url, tracking=False)
+    assert again.definition.space["temp_c"].high == 120.0
+    (change,) = again.definition_history()
+    assert (change["by"], change["note"]) == ("ana", "best near 80 C")
+    assert (change["from_hash"], change["to_hash"]) == (done.old.hash, done.new.hash)
+    assert change["changes"][0] == ["parameters.temp_c.high", 80.0, 120.0]
+    # suggestions use the new bounds, with the old experiments as history
+    batch = again.suggest(6, strategy="sobol") + again.suggest(2)
+    assert max(s.params["temp_c"] for s in batch) > 80.0
+    assert all(20.0 <= s.params["temp_c"] <= 120.0 for s in batch)
+
+    # bounds that leave an experiment outside are refused, naming it; nothing written
+    before = _snapshot(again)
+    tight = _knob(wide, "temp_c", high=hottest - 1.0)
+    with pytest.raises(IncompatibleDefinitionError, match=r"knob 'temp_c' high = "
+                       r".* leaves trial \d+ \((complete|pending), .* C\) outside\. "
+                       r"Keep high at or above"):  # fmt: skip
+        again.update_definition(tight)
+    assert again.definition.space["temp_c"].high == 120.0
+    assert _snapshot(again) == before and len(again.definition_history()) == 1
+
+
+def test_an_update_keeps_recorded_results_valid(
+    campaign: Campaign, toy_dict: dict
+) -> None:
+    n = campaign.add({"temp_c": 60.0, "conc_mol_l": 0.5}, GOOD)
+    cases: list[tuple[dict[str, Any], type[Exception], str]] = [
+        (dict(toy_dict, name="toy2"), IncompatibleDefinitionError,
+         "cannot be renamed to 'toy2'"),
+        (_knob(toy_dict, "temp_c", unit="K"), IncompatibleDefinitionError,
+         "('temp_c', 'C', False, None) -> ('temp_c', 'K', False, None)"),
+        (_knob(toy_dict, "conc_mol_l", log=False), IncompatibleDefinitionError,
+         "log scale or step"),
+        (dict(toy_dict, parameters=toy_dict["parameters"][::-1]),
+         IncompatibleDefinitionError, "name, order, unit"),
+        (dict(toy_dict, outcomes={}, limits=[]), IncompatibleDefinitionError,
+         f"outcome 'purity_pct' is recorded for trial {n}"),
+        ({**toy_dict, "objectives": [
+            {**toy_dict["objectives"][0], "valid_range": [0.0, 40.0]},
+            toy_dict["objectives"][1]]}, IncompatibleDefinitionError,
+         f"trial {n} holds yield_pct = 50 %, outside the new valid_range [0, 40]"),
+        ({**toy_dict, "objectives": toy_dict["objectives"][::-1]},
+         IncompatibleDefinitionError, "objectives differ"),
+        (_knob(toy_dict, "temp_c", low=90.0), DefinitionError, "needs low < high"),
+    ]  # fmt: skip
+    for definition, error, message in cases:
+        with pytest.raises(error, match=re.escape(message)):
+            campaign.update_definition(definition)
+    assert campaign.definition == Campaign.load("toy", campaign.storage).definition
+    assert not campaign.definition_history()
+    # a grid knob's low moves by whole steps, so the settings tried stay on it
+    stepped = dict(_knob(toy_dict, "temp_c", step=5.0), name="grid")
+    grid = Campaign.create(stepped, storage=campaign.storage)
+    with pytest.raises(IncompatibleDefinitionError, match="off its grid of step 5"):
+        grid.update_definition(_knob(stepped, "temp_c", low=22.0))
+    assert grid.update_definition(_knob(stepped, "temp_c", low=10.0)).written
 
 
 @pytest.mark.parametrize("strategy", ["random", "tpe", "nsga2"])

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from doe.definition import CampaignDefinition
+from doe.definition import CampaignDefinition, definition_changes
 from doe.exceptions import DefinitionError, IncompatibleDefinitionError
 from tests.conftest import CELL_TOML
 
@@ -145,16 +146,45 @@ def test_compatibility(toy_dict: dict[str, Any]) -> None:
     old = CampaignDefinition.from_dict(toy_dict)
     ok = dict(toy_dict, description="new words", strategy="tpe")
     old.check_compatible(CampaignDefinition.from_dict(ok))
+    # bounds may move (the campaign checks that its experiments still fit) ...
     moved = dict(toy_dict)
     moved["parameters"] = [dict(p) for p in toy_dict["parameters"]]
     moved["parameters"][0]["high"] = 90.0
-    with pytest.raises(IncompatibleDefinitionError, match="parameters differ"):
-        old.check_compatible(CampaignDefinition.from_dict(moved))
+    old.check_compatible(CampaignDefinition.from_dict(moved))
+    assert [
+        str(c) for c in definition_changes(old, CampaignDefinition.from_dict(moved))
+    ] == ["parameters.temp_c.high: 80 -> 90"]
+    # ... but what a knob is may not: its name, order, unit, scale
+    for key, value in (("name", "heat_c"), ("unit", "K"), ("log", True)):
+        changed = dict(toy_dict)
+        changed["parameters"] = [dict(p) for p in toy_dict["parameters"]]
+        changed["parameters"][0][key] = value
+        with pytest.raises(IncompatibleDefinitionError, match="knobs differ"):
+            old.check_compatible(CampaignDefinition.from_dict(changed))
     flipped = dict(toy_dict)
     flipped["objectives"] = [dict(o) for o in toy_dict["objectives"]]
     flipped["objectives"][1]["direction"] = "maximize"
     with pytest.raises(IncompatibleDefinitionError, match="objectives differ"):
         old.check_compatible(CampaignDefinition.from_dict(flipped))
+
+
+def test_definition_changes_name_each_field(toy_dict: dict[str, Any]) -> None:
+    old = CampaignDefinition.from_dict(toy_dict)
+    new = copy.deepcopy(toy_dict)
+    new["objectives"][1]["valid_range"] = [0.0, 50.0]
+    new["limits"] = [{"name": "purity_pct", "op": ">=", "value": 92.0},
+                     {"name": "yield_pct", "op": ">=", "value": 10.0}]  # fmt: skip
+    new["outcomes"]["color_index"] = "-"
+    new["gp"] = {"tail_floor": 0.05}
+    changes = definition_changes(old, CampaignDefinition.from_dict(new))
+    assert [str(c) for c in changes] == [
+        "objectives.cost_eur.valid_range: (none) -> [0, 50]",
+        "limits.purity_pct >=: 90 -> 92",
+        "limits.yield_pct >=: (none) -> 10",
+        "outcomes.color_index: (none) -> -",
+        "gp.tail_floor: (none) -> 0.05",
+    ]
+    assert definition_changes(old, old) == []
 
 
 def test_gp_table_round_trips_and_keeps_old_hashes(toy_dict: dict[str, Any]) -> None:

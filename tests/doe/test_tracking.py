@@ -108,6 +108,18 @@ def test_experiment_is_made_on_create_with_the_campaign_tags(
     assert campaign.tracking_status == "ok"
 
 
+def test_an_updated_definition_updates_the_experiment_tags(
+    campaign: Campaign, client: Any, toy_dict: dict[str, Any]
+) -> None:
+    toy_dict["parameters"][0]["high"] = 95.0
+    toy_dict["limits"][0]["value"] = 92.0
+    campaign.update_definition(toy_dict, note="hotter")
+    tags = client.get_experiment_by_name("toy").tags
+    assert tags["doe.definition_hash"] == campaign.definition.hash
+    assert "temp_c [C] 20..95" in tags["doe.parameters"]
+    assert tags["doe.limits"] == "purity_pct >= 92"
+
+
 def test_short_campaign_has_one_run_per_trial_and_round(
     campaign: Campaign, client: Any
 ) -> None:

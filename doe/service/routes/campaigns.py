@@ -23,6 +23,9 @@ from doe.service.schemas import (
     CampaignCreate,
     CampaignPublic,
     CampaignSummary,
+    DefinitionChangePublic,
+    DefinitionUpdate,
+    DefinitionUpdatePublic,
     ErrorPublic,
     PredictionsCreate,
     PullCreate,
@@ -123,6 +126,54 @@ def get_campaign(
 ) -> CampaignPublic:
     """A campaign's definition, units, counts by state and hypervolume."""
     return campaign_public(campaigns(name))
+
+
+@router.put(
+    "/{name}/definition",
+    response_model=DefinitionUpdatePublic,
+    responses={
+        409: {
+            "model": ErrorPublic,
+            "description": "It would change what the data mean (name, knobs, "
+            "objectives), or leave an experiment outside a knob's bounds or a "
+            "result outside its valid range.",
+        },
+        422: {"model": ErrorPublic, "description": "The definition is invalid."},
+    },
+)
+def put_definition(
+    *,
+    body: DefinitionUpdate,
+    user: OwnerDep,
+    name: NamePath,
+    campaigns: CampaignsDep,
+    store: StoreDep,
+) -> DefinitionUpdatePublic:
+    """Apply a changed campaign file to a running campaign (owner); data stay.
+
+    Thresholds, limits, valid ranges, outcomes, descriptions, the strategy and
+    its settings may change, and a knob's bounds may move while every experiment
+    stays inside them. ``dry_run`` lists the changes and writes nothing.
+    """
+    campaign = campaigns(name)
+    result = actions.update_definition(
+        store,
+        campaign,
+        body.definition,
+        user=user,
+        note=body.note,
+        dry_run=body.dry_run,
+    )
+    return DefinitionUpdatePublic(
+        written=result.written,
+        from_hash=result.old.hash,
+        to_hash=result.new.hash,
+        changes=[
+            DefinitionChangePublic(field=c.field, old=c.old, new=c.new)
+            for c in result.changes
+        ],
+        campaign=campaign_public(campaign),
+    )
 
 
 @router.post(

@@ -383,6 +383,60 @@ def test_correct_a_recorded_result(storage: str) -> None:
     )
 
 
+def test_update_applies_a_changed_campaign_file(storage: str, tmp_path: Path) -> None:
+    text = sobol_toml(tmp_path).read_text(encoding="utf-8")
+    changed = tmp_path / "changed.toml"
+    changed.write_text(
+        text.replace("high = 550.0", "high = 600.0").replace(
+            "threshold = 40.0", "threshold = 50.0"
+        ),
+        encoding="utf-8",
+    )
+    before = snapshot(storage)
+    dry = ok(storage, "update", str(changed), "--dry-run")
+    rows = [" ".join(line.strip("│ ").split()) for line in dry.stdout.splitlines()]
+    assert "parameters.nitridation_temp_c.high │ 550 C │ 600 C" in rows
+    assert "objectives.retention_pct.threshold │ 40 % │ 50 %" in rows
+    assert "Dry run: nothing written" in dry.stderr
+    assert _campaign(storage).definition.space["nitridation_temp_c"].high == 550.0
+
+    done = ok(storage, "update", str(changed), "--note", "widen", "--operator", "bo")
+    assert "Updated campaign 'li2s-si-gpe' (definition" in done.stderr
+    assert snapshot(storage) == before
+    campaign = _campaign(storage)
+    assert campaign.definition.space["nitridation_temp_c"].high == 600.0
+    (change,) = campaign.definition_history()
+    assert (change["by"], change["note"]) == ("bo", "widen")
+    status = " ".join(ok(storage, "status", "--no-model").stdout.split())
+    assert "Definition updated 1 time(s);" in status
+    assert "by bo (widen): parameters.nitridation_temp_c.high, " in status
+    again = ok(storage, "update", str(changed))
+    assert "already has this definition; nothing changed" in again.stderr
+
+    # the recorded cells hold 1 and 2.5 mg/cm2: a low of 2 leaves one outside
+    narrow = tmp_path / "narrow.toml"
+    narrow.write_text(
+        changed.read_text(encoding="utf-8").replace("low = 0.5", "low = 2.0"),
+        encoding="utf-8",
+    )
+    bad = invoke(storage, "update", str(narrow))
+    assert bad.exit_code == 2, bad.stderr
+    assert (
+        "knob 'li2s_loading_mg_cm2' low = 2 mg/cm2 leaves trial 0 (complete, 1 "
+        "mg/cm2) outside. Keep low at or below 1 mg/cm2" in " ".join(bad.stderr.split())
+    )
+    assert _campaign(storage).definition.space["li2s_loading_mg_cm2"].low == 0.5
+    assert len(_campaign(storage).definition_history()) == 1
+    other = sobol_toml(tmp_path, name="other")
+    lost = invoke(storage, "update", str(other))
+    assert lost.exit_code == 1
+    assert "names campaign 'other': a campaign keeps its name" in " ".join(
+        lost.stderr.split()
+    )
+    renamed = invoke(storage, "--campaign", "li2s-si-gpe", "update", str(other))
+    assert renamed.exit_code == 2 and "cannot be renamed to 'other'" in renamed.stderr
+
+
 NOMINAL = ("co_precursor_g=0.4", "nitridation_temp_c=450", "li2s_loading_mg_cm2=2.5",
            "eo_li_ratio=16", "np_ratio=1.2")  # fmt: skip
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 from collections.abc import Iterator
@@ -89,6 +90,47 @@ def test_owner_creates_a_campaign_and_a_duplicate_is_409(svc: Service) -> None:
         for c in svc.client.get("/api/campaigns", headers=svc.auth("vera")).json()
     ]
     assert names == ["toy", "toy-two"]
+
+
+def test_owner_updates_a_running_campaigns_definition(svc: Service) -> None:
+    t = svc.pull("sam")
+    wide = copy.deepcopy(sobol_toy())
+    wide["parameters"][0]["high"] = 120.0
+    url = "/api/campaigns/toy/definition"
+    for user, code in (("vera", 403), ("sam", 403)):
+        r = svc.client.put(url, headers=svc.auth(user), json={"definition": wide})
+        assert r.status_code == code, (user, r.text)
+    dry = svc.client.put(
+        url, headers=svc.auth("olga"), json={"definition": wide, "dry_run": True}
+    )
+    assert dry.status_code == 200, dry.text
+    assert dry.json()["written"] is False
+    assert dry.json()["changes"] == [
+        {"field": "parameters.temp_c.high", "old": 80.0, "new": 120.0}
+    ]
+    assert svc.campaign().definition.space["temp_c"].high == 80.0
+    body = {"definition": wide, "note": "hotter"}
+    r = svc.client.put(url, headers=svc.auth("olga"), json=body)
+    assert r.status_code == 200 and r.json()["written"] is True
+    assert r.json()["campaign"]["definition"]["parameters"][0]["high"] == 120.0
+    assert r.json()["to_hash"] == svc.campaign().definition.hash
+    audit = svc.client.get("/api/audit?campaign=toy", headers=svc.auth("olga")).json()
+    assert (audit[0]["user"], audit[0]["action"]) == ("olga", "update_definition")
+
+    tight = copy.deepcopy(sobol_toy())
+    tight["parameters"][0]["high"] = t["params"]["temp_c"] - 0.5
+    bad = [
+        (tight, 409, f"leaves trial {t['trial']} (pending"),
+        (sobol_toy(name="other"), 409, "cannot be renamed to 'other'"),
+        ({**sobol_toy(), "strategy": "best"}, 422, "Strategy 'best' of campaign"),
+    ]
+    for definition, code, message in bad:
+        r = svc.client.put(
+            url, headers=svc.auth("olga"), json={"definition": definition}
+        )
+        assert r.status_code == code and message in r.json()["detail"], r.text
+    assert svc.campaign().definition.space["temp_c"].high == 120.0
+    assert len(svc.campaign().definition_history()) == 1
 
 
 def test_owner_asks_for_a_batch_conditioned_on_pending(svc: Service) -> None:
