@@ -1053,7 +1053,7 @@ class Campaign:
         for t in self.trials():
             if t.state != "complete":
                 continue
-            if all(lim.is_met(t.outcomes.get(lim.name, np.nan)) for lim in d.limits):
+            if _meets_every_limit(d, t.outcomes):
                 out.append(t)
         return out
 
@@ -1209,11 +1209,59 @@ class Campaign:
                 ref.append(min(vals) if vals else 0.0)
         return ref
 
+    def hypervolume_by_round(
+        self, trials: Sequence[TrialRecord] | None = None
+    ) -> list[dict[str, Any]]:
+        """Hypervolume of the experiments known after each suggestion round.
+
+        Round ``r`` counts the complete trials suggested in rounds ``<= r`` plus
+        every recorded (imported) one; round 0 is the recorded data alone. Only
+        trials that meet every limit add volume.
+
+        Returns:
+            One dict per round: ``round``, ``n_complete``, ``n_feasible``,
+            ``hypervolume``.
+        """
+        d = self.definition
+        ref = self.reference_point()
+        trials = self.trials() if trials is None else trials
+        complete = [t for t in trials if t.state == "complete"]
+
+        def round_of(t: TrialRecord) -> int:
+            return int(t.attrs.get("round") or 0)
+
+        rounds = {round_of(t) for t in trials if round_of(t) > 0}
+        if any(round_of(t) == 0 for t in complete):
+            rounds.add(0)
+        out = []
+        for r in sorted(rounds):
+            done = [t for t in complete if round_of(t) <= r]
+            ok = [t for t in done if _meets_every_limit(d, t.outcomes)]
+            signed = objective_matrix([t.outcomes for t in ok], d.objectives)
+            out.append(
+                {
+                    "round": r,
+                    "n_complete": len(done),
+                    "n_feasible": len(ok),
+                    "hypervolume": hypervolume(signed, ref) if ok else 0.0,
+                }
+            )
+        return out
+
     def hypervolume(self) -> float:
         """Hypervolume of the measured, limit-meeting experiments above the reference."""
         trials = self._feasible_complete()
         obj = objective_matrix([t.outcomes for t in trials], self.definition.objectives)
         return hypervolume(obj, self.reference_point()) if len(trials) else 0.0
+
+
+def _meets_every_limit(
+    definition: CampaignDefinition, outcomes: Mapping[str, float]
+) -> bool:
+    """Whether measured outcomes meet every limit (a missing outcome does not)."""
+    return all(
+        bool(lim.is_met(outcomes.get(lim.name, math.nan))) for lim in definition.limits
+    )
 
 
 def _meets_limits(

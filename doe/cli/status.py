@@ -89,7 +89,7 @@ def build_report(campaign: Campaign, *, model: bool) -> dict[str, Any]:
         "reference_point": {
             o.name: o.sign * r for o, r in zip(d.objectives, ref, strict=True)
         },
-        "hypervolume_by_round": hypervolume_by_round(campaign, trials, ref),
+        "hypervolume_by_round": campaign.hypervolume_by_round(trials),
         "model_quality": quality,
         "model_quality_note": why,
         "model_pareto": model_front,
@@ -162,47 +162,6 @@ def _model_pareto_rows(campaign: Campaign) -> list[dict[str, Any]]:
         return -first.sign * float(row["estimate"][first.name][0])
 
     return sorted(rows, key=by_first)
-
-
-def hypervolume_by_round(
-    campaign: Campaign, trials: list[TrialRecord], ref: list[float]
-) -> list[dict[str, Any]]:
-    """Hypervolume of the experiments known after each suggestion round.
-
-    Round ``r`` counts the complete trials suggested in rounds ``<= r`` plus every
-    recorded (imported) one; round 0 is the recorded data alone. Only trials that
-    meet every limit add volume.
-    """
-    from doe.objectives import hypervolume, objective_matrix
-
-    d = campaign.definition
-    complete = [t for t in trials if t.state == "complete"]
-
-    def round_of(t: TrialRecord) -> int:
-        return int(t.attrs.get("round") or 0)
-
-    rounds = {round_of(t) for t in trials if round_of(t) > 0}
-    if any(round_of(t) == 0 for t in complete):
-        rounds.add(0)
-    out = []
-    for r in sorted(rounds):
-        done = [t for t in complete if round_of(t) <= r]
-        ok = [
-            t
-            for t in done
-            if all(lim.is_met(t.outcomes.get(lim.name, math.nan)) for lim in d.limits)
-        ]
-        signed = objective_matrix([t.outcomes for t in ok], d.objectives)
-        hv = hypervolume(signed, ref) if ok else 0.0
-        out.append(
-            {
-                "round": r,
-                "n_complete": len(done),
-                "n_feasible": len(ok),
-                "hypervolume": hv,
-            }
-        )
-    return out
 
 
 def _model_quality(

@@ -1,4 +1,6 @@
-"""The Pareto plot of a campaign as PNG bytes (matplotlib's Agg canvas, no pyplot).
+"""A campaign's plots as PNG bytes (matplotlib's Agg canvas, no pyplot).
+
+The Pareto plot and the hypervolume after each round.
 
 A ``Figure`` with its own Agg canvas keeps no global state, so request threads can
 draw at the same time.
@@ -15,7 +17,7 @@ if TYPE_CHECKING:
     from doe.ledger import TrialRecord
     from doe.objectives import Objective
 
-__all__ = ["pareto_png"]
+__all__ = ["pareto_png", "progress_png"]
 
 
 def _label(o: Objective) -> str:
@@ -62,6 +64,67 @@ def _draw(
     ax.grid(alpha=0.3)
 
 
+def _figure(has_data: bool) -> tuple[Any, Any]:
+    """A 640-pixel-wide figure with its own Agg canvas, and its axes.
+
+    480 pixels high, or 120 while there is nothing to draw (it stays small on
+    the page).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.8 if has_data else 1.2), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _nothing_yet(ax: Any) -> None:
+    ax.text(0.5, 0.5, "No measured experiments yet", ha="center", va="center")
+    ax.set_axis_off()
+
+
+def progress_png(campaign: Campaign) -> bytes:
+    """Hypervolume against the experiments measured, after each suggestion round.
+
+    A flat line over several rounds says the campaign is no longer finding better
+    cells. Round 0 is the recorded (imported) data alone.
+
+    Returns:
+        The PNG file's bytes (640 x 480 pixels; 640 x 120 while nothing is measured).
+    """
+    rows = [r for r in campaign.hypervolume_by_round() if r["n_complete"] > 0]
+    fig, ax = _figure(bool(rows))
+    if rows:
+        xs = [r["n_complete"] for r in rows]
+        ys = [r["hypervolume"] for r in rows]
+        ax.step(xs, ys, where="post", color="tab:blue")
+        ax.plot(xs, ys, "o", color="tab:blue")
+        labelled = rows if len(rows) <= 15 else []  # many rounds: no labels
+        for r, x, y in zip(labelled, xs, ys, strict=False):
+            ax.annotate(
+                f"r{r['round']}",
+                (x, y),
+                textcoords="offset points",
+                xytext=(0, 6),
+                ha="center",
+                fontsize="x-small",
+            )
+        ax.set_xlabel("experiments measured")
+        ax.set_ylabel("hypervolume (limit-meeting cells)")
+        ax.set_ylim(bottom=0.0)
+        ax.grid(alpha=0.3)
+    else:
+        _nothing_yet(ax)
+    ax.set_title(f"{campaign.name}: hypervolume after each round")
+    return _png(fig)
+
+
 def pareto_png(campaign: Campaign) -> bytes:
     """The measured experiments and the Pareto front, on the first two objectives.
 
@@ -71,24 +134,15 @@ def pareto_png(campaign: Campaign) -> bytes:
     Returns:
         The PNG file's bytes (640 x 480 pixels; 640 x 120 while nothing is measured).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     trials = campaign.trials()
     done = [t for t in trials if t.state == "complete"]
     front = {int(n) for n in campaign.pareto()["trial"]} if done else set()
-    height = 4.8 if done else 1.2  # an empty plot stays small on the page
-    fig = Figure(figsize=(6.4, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    fig, ax = _figure(bool(done))
     if done:
         _draw(ax, campaign, done, front)
     else:
-        ax.text(0.5, 0.5, "No measured experiments yet", ha="center", va="center")
-        ax.set_axis_off()
+        _nothing_yet(ax)
     n_obj = len(campaign.definition.objectives)
     more = f" (first 2 of {n_obj} objectives)" if n_obj > 2 else ""
     ax.set_title(f"{campaign.name}: {len(done)} measured{more}")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return _png(fig)

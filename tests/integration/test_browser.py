@@ -36,7 +36,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PLOT_LOADED = "() => { const i = document.querySelector('img.plot'); return i && i.complete && i.naturalWidth > 0; }"
+PLOT_LOADED = "() => { const p = [...document.querySelectorAll('img.plot')]; return p.length >= 2 && p.every(i => i.complete && i.naturalWidth > 0); }"
 SCREENSHOT = ROOT / "out" / "service-tablet-1024x768.png"
 
 
@@ -110,7 +110,7 @@ def test_staff_claims_fills_in_and_records_on_a_tablet(
         row = page.locator("#history-0")
         assert "complete" in row.inner_text() and "sam" in row.inner_text()
         assert page.locator("#trial-0").count() == 0  # no longer an open experiment
-        page.wait_for_function(PLOT_LOADED)  # the Pareto PNG, with the session cookie
+        page.wait_for_function(PLOT_LOADED)  # the PNGs, with the session cookie
 
         # a typo found later: corrected from the history, the old value kept
         fix = page.locator("#correct-0")

@@ -287,6 +287,24 @@ def get_pareto_png(
 
 
 @router.get(
+    "/{name}/progress.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "The plot."}},
+)
+def get_progress_png(
+    *, user: ViewerDep, name: NamePath, campaigns: CampaignsDep
+) -> Response:
+    """The hypervolume after each suggestion round, as a PNG image."""
+    from doe.service.plots import progress_png
+
+    return Response(
+        progress_png(campaigns(name)),
+        media_type="image/png",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get(
     "/{name}/export.csv",
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "Every trial."}},

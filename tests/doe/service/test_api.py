@@ -6,6 +6,7 @@ import copy
 import csv
 import io
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -384,6 +385,26 @@ def test_pareto_rows_png_and_csv_export(svc: Service) -> None:
     table = list(csv.DictReader(io.StringIO(exported.text)))
     assert len(table) == 5 and table[0]["recorded_by"] == "sam"
     assert svc.client.get("/api/campaigns/toy", headers=h).json()["hypervolume"] > 0
+
+
+def test_progress_png_is_the_hypervolume_after_each_round(svc: Service) -> None:
+    import matplotlib.image
+
+    def plot() -> Any:
+        r = svc.client.get("/api/campaigns/toy/progress.png", headers=svc.auth("vera"))
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+        assert r.headers["cache-control"] == "no-store"
+        return matplotlib.image.imread(io.BytesIO(r.content), format="png")
+
+    assert plot().shape[:2] == (120, 640)  # nothing measured: a small note
+    _measure(svc, 3)
+    one = plot()
+    assert one.shape[:2] == (480, 640)
+    _measure(svc, 3)
+    rounds = svc.campaign().hypervolume_by_round()
+    assert [r["n_complete"] for r in rounds] == list(range(1, 7))
+    assert rounds[-1]["hypervolume"] == pytest.approx(svc.campaign().hypervolume())
+    assert not (plot() == one).all()  # the new rounds are drawn
 
 
 def test_predictions_are_the_models_what_if_and_write_nothing(svc: Service) -> None:

@@ -88,8 +88,10 @@ def test_staff_claims_records_and_sees_it(svc: Service) -> None:
     # the browser refuses a yield outside its valid range before it is sent
     assert re.search(r'name="out:yield_pct"[^>]*min="0.0" max="100.0"', page.text)
     assert not re.search(r'name="out:cost_eur"[^>]*min=', page.text)
-    assert '<img class="plot" src="/api/campaigns/toy/pareto.png"' in page.text
-    assert svc.client.get("/api/campaigns/toy/pareto.png").status_code == 200  # cookie
+    for plot in ("pareto", "progress"):
+        assert f'<img class="plot" src="/api/campaigns/toy/{plot}.png"' in page.text
+        r = svc.client.get(f"/api/campaigns/toy/{plot}.png")  # with the cookie
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
 
     params = svc.campaign().trial(0).params
     values = toy_outcomes(params)
