@@ -46,19 +46,29 @@ def _draw(
         ys = [t.outcomes[objs[0].name] for t in done]
         ax.set_xlabel("trial")
         ax.set_ylabel(_label(objs[0]))
-    for good, face, label in ((True, "tab:blue", "meets limits"), (False, "none", "breaks a limit")):  # fmt: skip
+    third = objs[2] if len(objs) >= 3 else None
+    for good, label in ((True, "meets limits"), (False, "breaks a limit")):
         idx = [i for i, m in enumerate(meets) if m is good]
-        if idx:
-            ax.scatter(
-                [xs[i] for i in idx],
-                [ys[i] for i in idx],
-                s=40,
-                facecolors=face,
-                edgecolors="tab:blue",
-                label=label,
-            )
+        if not idx:
+            continue
+        style: dict[str, Any] = {"facecolors": "none", "edgecolors": "tab:blue"}
+        if good and third is not None:  # the third objective as the colour
+            style = {
+                "c": [done[i].outcomes[third.name] for i in idx],
+                "cmap": "viridis",
+            }
+        elif good:
+            style["facecolors"] = "tab:blue"
+        points = ax.scatter(
+            [xs[i] for i in idx], [ys[i] for i in idx], s=40, label=label, **style
+        )
+        if good and third is not None:
+            ax.figure.colorbar(points, ax=ax, label=_label(third))
     on = sorted((xs[i], ys[i]) for i, t in enumerate(done) if t.number in front)
-    if on:
+    if on and third is not None:  # a front in 3+ dimensions: rings, no line
+        ax.scatter(*zip(*on, strict=True), s=110, facecolors="none",
+                   edgecolors="tab:red", linewidths=1.5, label="Pareto front")  # fmt: skip
+    elif on:
         ax.plot(*zip(*on, strict=True), "o-", color="tab:red", label="Pareto front")
     ax.legend(loc="best", fontsize="small")
     ax.grid(alpha=0.3)
@@ -128,8 +138,9 @@ def progress_png(campaign: Campaign) -> bytes:
 def pareto_png(campaign: Campaign) -> bytes:
     """The measured experiments and the Pareto front, on the first two objectives.
 
-    One objective: its values against the trial number. Experiments that break an
-    outcome limit are drawn hollow; the front is red.
+    A third objective is the points' colour; one objective is drawn against the
+    trial number. Experiments that break an outcome limit are drawn hollow; the
+    front (over every objective) is red.
 
     Returns:
         The PNG file's bytes (640 x 480 pixels; 640 x 120 while nothing is measured).
@@ -142,7 +153,8 @@ def pareto_png(campaign: Campaign) -> bytes:
         _draw(ax, campaign, done, front)
     else:
         _nothing_yet(ax)
-    n_obj = len(campaign.definition.objectives)
-    more = f" (first 2 of {n_obj} objectives)" if n_obj > 2 else ""
+    objs = campaign.definition.objectives
+    more = f" (colour: {objs[2].name})" if len(objs) == 3 else ""
+    more = f" (first 3 of {len(objs)} objectives)" if len(objs) > 3 else more
     ax.set_title(f"{campaign.name}: {len(done)} measured{more}")
     return _png(fig)
