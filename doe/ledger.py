@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_STORAGE",
     "FAILURE_KINDS",
+    "STATES",
     "Ledger",
     "TrialRecord",
     "list_campaigns",
@@ -50,6 +51,7 @@ __all__ = [
 DEFAULT_STORAGE = "sqlite:///doe.db"
 FAILURE_KINDS = ("build_failed", "short_circuit", "safety_test_failed", "lost")
 ABANDONED = "abandoned"
+STATES = ("pending", "complete", "failed", ABANDONED)  # a trial's states, in order
 SQLITE_TIMEOUT_S = 30.0
 LOCK_TIMEOUT_S = 300.0
 _ATTR_DEF = "doe:definition"

@@ -1,8 +1,11 @@
-"""``doe status`` (progress: counts, Pareto front, hypervolume, model fit) and ``doe export``."""
+"""``doe status``, ``doe report`` and ``doe export``: a campaign's progress and data.
+
+``status`` prints counts, Pareto fronts, hypervolume and model fit; ``report``
+writes the same as one HTML file; ``export`` writes every trial.
+"""
 
 from __future__ import annotations
 
-import math
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -14,7 +17,6 @@ from rich.table import Table
 from rich.text import Text
 
 from doe.cli._common import (
-    STATES,
     CliUsageError,
     TableFormat,
     add_trial_columns,
@@ -29,7 +31,6 @@ from doe.cli._common import (
 
 if TYPE_CHECKING:
     from doe.campaign import Campaign
-    from doe.ledger import TrialRecord
 
 app = typer.Typer()
 
@@ -61,119 +62,13 @@ def status(
     coverage and RMSE per outcome say how far its predictions can be trusted.
     """
     campaign = state_of(ctx).load()
-    report = build_report(campaign, model=model)
+    from doe.report import campaign_report
+
+    report = campaign_report(campaign, model=model, step=spinner)
     if format_ is TableFormat.json:
         write_json(report)
     else:
         _print_report(campaign, report)
-
-
-def build_report(campaign: Campaign, *, model: bool) -> dict[str, Any]:
-    """Everything ``doe status`` shows, as plain data."""
-    from doe.ledger import mask_url
-
-    trials = campaign.trials()
-    counts = dict.fromkeys(STATES, 0)
-    for t in trials:
-        counts[t.state] = counts.get(t.state, 0) + 1
-    d = campaign.definition
-    ref = campaign.reference_point()
-    quality, why = _model_quality(campaign, enabled=model)
-    model_front = _model_pareto_rows(campaign) if model else None
-    return {
-        "campaign": campaign.name,
-        "storage": mask_url(campaign.storage),
-        "counts": counts,
-        "pending": [_pending_row(t) for t in trials if t.state == "pending"],
-        "pareto": _pareto_rows(campaign),
-        "reference_point": {
-            o.name: o.sign * r for o, r in zip(d.objectives, ref, strict=True)
-        },
-        "hypervolume_by_round": campaign.hypervolume_by_round(trials),
-        "model_quality": quality,
-        "model_quality_note": why,
-        "model_pareto": model_front,
-        "definition_changes": campaign.definition_history(),
-    }
-
-
-def _pending_row(t: TrialRecord) -> dict[str, Any]:
-    return {
-        "trial": t.number,
-        "round": t.attrs.get("round"),
-        "asked_by": t.attrs.get("asked_by"),
-        "asked_at": t.attrs.get("asked_at") or t.created_at,
-        "claimed_by": t.claimed_by,
-        "claim_until": t.attrs.get("claim_until") if t.claimed_by else None,
-    }
-
-
-def _pareto_rows(campaign: Campaign) -> list[dict[str, Any]]:
-    d = campaign.definition
-    front = campaign.pareto()
-    rows = []
-    for rec in front.to_dict("records"):
-        outcomes = {
-            n: float(rec[n])
-            for n in d.outcome_names
-            if rec.get(n) is not None and math.isfinite(float(rec[n]))
-        }
-        rows.append(
-            {
-                "trial": int(rec["trial"]),
-                "source": rec.get("source"),
-                "settings": {p: float(rec[p]) for p in d.space.names},
-                "outcomes": outcomes,
-            }
-        )
-    first = d.objectives[0]
-    rows.sort(key=lambda r: -first.sign * r["outcomes"].get(first.name, math.nan))
-    return rows
-
-
-def _model_pareto_rows(campaign: Campaign) -> list[dict[str, Any]]:
-    """The front by the model's estimates: settings, estimate [mean, sd], measured."""
-    d = campaign.definition
-    with spinner("Estimating the measured cells' expected outcomes..."):
-        front = campaign.pareto(model=True)
-    rows = []
-    for rec in front.to_dict("records"):
-        estimate = {
-            n: [float(rec[f"est_{n}"]), float(rec[f"est_{n}_std"])]
-            for n in d.outcome_names
-            if f"est_{n}" in rec
-        }
-        measured = {
-            n: float(rec[n])
-            for n in estimate
-            if rec.get(n) is not None and math.isfinite(float(rec[n]))
-        }
-        rows.append(
-            {
-                "trial": int(rec["trial"]),
-                "settings": {p: float(rec[p]) for p in d.space.names},
-                "estimate": estimate,
-                "outcomes": measured,
-            }
-        )
-    first = d.objectives[0]
-
-    def by_first(row: dict[str, Any]) -> float:
-        return -first.sign * float(row["estimate"][first.name][0])
-
-    return sorted(rows, key=by_first)
-
-
-def _model_quality(
-    campaign: Campaign, *, enabled: bool
-) -> tuple[dict[str, Any] | None, str]:
-    if not enabled:
-        return None, "skipped (--no-model)"
-    with spinner("Cross-validating the model (leave-one-out)..."):
-        quality = campaign.model_quality()
-    if not quality:
-        return {}, "too few measurements to cross-validate the model"
-    return dict(quality), ""
 
 
 def _print_report(campaign: Campaign, report: dict[str, Any]) -> None:
@@ -337,6 +232,55 @@ def _quality_table(campaign: Campaign, report: dict[str, Any]) -> Table:
             "prior); about 1: the data agree with it, about 0: they ignore it."
         )
     return table
+
+
+@app.command(
+    "report",
+    epilog="Example\n\n  doe report\n\n  doe report --out weekly.html --no-model",
+)
+def report(
+    ctx: typer.Context,
+    *,
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="The HTML file to write (default: CAMPAIGN-report-YYYYMMDD.html here).",
+    ),
+    model: bool = typer.Option(
+        True,
+        "--model/--no-model",
+        help="Fit the model: its front of the measured cells and its leave-one-out "
+        "quality (fits a GP per outcome).",
+    ),
+) -> None:
+    """Write the campaign's progress as one HTML file, for a meeting or a notebook.
+
+    Counts, the best measured cell for each objective, the Pareto front with
+    units, the hypervolume after each round, the plots (embedded), the model's
+    quality, pending, failed and corrected experiments and the definition with
+    its updates. Self-contained: it opens in any browser and can be mailed.
+    """
+    from datetime import UTC, datetime
+
+    from doe.report import report_html
+
+    campaign = state_of(ctx).load()
+    now = datetime.now(UTC)
+    path = out or Path(f"{campaign.name}-report-{now:%Y%m%d}.html")
+    if path.is_dir():
+        raise CliUsageError(f"--out {str(path)!r} is a folder; name an .html file.")
+    if not path.parent.is_dir():
+        raise CliUsageError(
+            f"--out {str(path)!r}: the folder {str(path.parent)!r} does not exist."
+        )
+    text = report_html(campaign, model=model, step=spinner, now=now)
+    path.write_text(text, encoding="utf-8")
+    note(
+        f"Wrote the report of campaign {campaign.name!r} to {path} "
+        f"({len(text.encode()) // 1024} KB); open it in a browser.",
+        style="green",
+    )
 
 
 class ExportFormat(StrEnum):

@@ -37,6 +37,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PLOT_LOADED = "() => { const p = [...document.querySelectorAll('img.plot')]; return p.length >= 2 && p.every(i => i.complete && i.naturalWidth > 0); }"
+IMAGES_LOADED = "() => [...document.images].length == 2 && [...document.images].every(i => i.complete && i.naturalWidth > 0)"
 SCREENSHOT = ROOT / "out" / "service-tablet-1024x768.png"
 
 
@@ -162,6 +163,11 @@ def test_a_viewer_asks_the_model_what_if(browser: Any, server: DoeServer) -> Non
         text = page.inner_text("[data-testid=what-if-result]")
         assert "yield_pct" in text and "±" in text and "closest measured cell" in text
         assert page.locator("#wi-temp_c").input_value() == "50"  # kept as typed
+        page.click("[data-testid=report]")  # the report, with the session cookie
+        page.wait_for_url(f"{server.url}/api/campaigns/toy/report.html")
+        assert page.inner_text("h1") == "toy"
+        page.wait_for_function(IMAGES_LOADED)
+        assert page.locator("table[data-testid=pareto] tr").count() > 1
     finally:
         context.close()
     expected = campaign.predict([{"temp_c": 50.0, "conc_mol_l": 0.3}]).iloc[0]

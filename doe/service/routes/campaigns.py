@@ -277,7 +277,7 @@ def get_pareto_png(
     *, user: ViewerDep, name: NamePath, campaigns: CampaignsDep
 ) -> Response:
     """The Pareto plot (first two objectives) as a PNG image."""
-    from doe.service.plots import pareto_png
+    from doe.report.plots import pareto_png
 
     return Response(
         pareto_png(campaigns(name)),
@@ -295,12 +295,40 @@ def get_progress_png(
     *, user: ViewerDep, name: NamePath, campaigns: CampaignsDep
 ) -> Response:
     """The hypervolume after each suggestion round, as a PNG image."""
-    from doe.service.plots import progress_png
+    from doe.report.plots import progress_png
 
     return Response(
         progress_png(campaigns(name)),
         media_type="image/png",
         headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get(
+    "/{name}/report.html",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}, "description": "The report."}},
+)
+def get_report_html(
+    *,
+    user: ViewerDep,
+    name: NamePath,
+    campaigns: CampaignsDep,
+    model: Annotated[
+        bool, Query(description="Fit the model (its front and quality).")
+    ] = True,
+) -> Response:
+    """The campaign's progress as one self-contained HTML file (``doe report``)."""
+    from doe.report import report_html
+
+    campaign = campaigns(name)
+    return Response(
+        report_html(campaign, model=model),
+        media_type="text/html; charset=utf-8",
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'inline; filename="{campaign.name}-report.html"',
+        },
     )
 
 

@@ -26,6 +26,7 @@ COMMANDS = [
     "fail",
     "abandon",
     "status",
+    "report",
     "export",
     "predict",
     "simulate",

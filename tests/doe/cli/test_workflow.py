@@ -437,6 +437,24 @@ def test_update_applies_a_changed_campaign_file(storage: str, tmp_path: Path) ->
     assert renamed.exit_code == 2 and "cannot be renamed to 'other'" in renamed.stderr
 
 
+def test_report_writes_one_html_file(storage: str, tmp_path: Path) -> None:
+    out = tmp_path / "weekly.html"
+    result = ok(storage, "report", "--out", str(out), "--no-model")
+    assert f"Wrote the report of campaign 'li2s-si-gpe' to {out}" in " ".join(
+        result.stderr.split()
+    )
+    text = out.read_text(encoding="utf-8")
+    assert "<h1>li2s-si-gpe</h1>" in text and "specific_energy_wh_kg [Wh/kg]" in text
+    assert text.count('src="data:image/png;base64,') == 2
+    for bad, message in (
+        (tmp_path, "is a folder; name an .html file"),
+        (tmp_path / "no" / "r.html", "does not exist"),
+    ):
+        result = invoke(storage, "report", "--out", str(bad))
+        assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert not (tmp_path / "no").exists()
+
+
 NOMINAL = ("co_precursor_g=0.4", "nitridation_temp_c=450", "li2s_loading_mg_cm2=2.5",
            "eo_li_ratio=16", "np_ratio=1.2")  # fmt: skip
 

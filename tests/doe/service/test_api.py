@@ -407,6 +407,18 @@ def test_progress_png_is_the_hypervolume_after_each_round(svc: Service) -> None:
     assert not (plot() == one).all()  # the new rounds are drawn
 
 
+def test_the_report_is_one_html_file_for_viewers(svc: Service) -> None:
+    _measure(svc, 5)
+    r = svc.client.get(
+        "/api/campaigns/toy/report.html?model=false", headers=svc.auth("vera")
+    )
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert 'filename="toy-report.html"' in r.headers["content-disposition"]
+    assert "<h1>toy</h1>" in r.text and 'data-testid="pareto"' in r.text
+    assert 'data-testid="quality"' not in r.text  # model=false
+    assert svc.client.get("/api/campaigns/toy/report.html").status_code == 401
+
+
 def test_predictions_are_the_models_what_if_and_write_nothing(svc: Service) -> None:
     h = svc.auth("vera")  # a viewer may ask: nothing is written
     url = "/api/campaigns/toy/predictions"

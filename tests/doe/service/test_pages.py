@@ -88,6 +88,7 @@ def test_staff_claims_records_and_sees_it(svc: Service) -> None:
     # the browser refuses a yield outside its valid range before it is sent
     assert re.search(r'name="out:yield_pct"[^>]*min="0.0" max="100.0"', page.text)
     assert not re.search(r'name="out:cost_eur"[^>]*min=', page.text)
+    assert '<a href="/api/campaigns/toy/report.html" data-testid="report">' in page.text
     for plot in ("pareto", "progress"):
         assert f'<img class="plot" src="/api/campaigns/toy/{plot}.png"' in page.text
         r = svc.client.get(f"/api/campaigns/toy/{plot}.png")  # with the cookie

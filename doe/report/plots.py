@@ -127,6 +127,7 @@ def progress_png(campaign: Campaign) -> bytes:
             )
         ax.set_xlabel("experiments measured")
         ax.set_ylabel("hypervolume (limit-meeting cells)")
+        ax.set_xlim(0, max(xs) + 1)
         ax.set_ylim(bottom=0.0)
         ax.grid(alpha=0.3)
     else:

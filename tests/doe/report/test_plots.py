@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from doe import Campaign
-from doe.service.plots import pareto_png
+from doe.report.plots import pareto_png
 from tests.conftest import TOY, toy_outcomes
 
 
