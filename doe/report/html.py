@@ -3,8 +3,8 @@
 For the group meeting or the lab notebook: counts, the best measured cell for
 each objective, the Pareto front with units, the hypervolume after each round,
 both plots (embedded PNGs), the model's quality, what is pending, what failed,
-what was corrected and how the definition changed. No external file, script or
-font: it opens anywhere and can be mailed as it is.
+what was corrected, every experiment, and how the definition changed. No
+external file, script or font: it opens anywhere and can be mailed as it is.
 """
 
 from __future__ import annotations
@@ -113,6 +113,7 @@ def report_html(
             lim.name: f"{lim.op} {format_number(lim.value)}" for lim in d.limits
         },
         "best": _best_per_objective(campaign),
+        "trials": trials,
         "failed": [t for t in trials if t.state == "failed"],
         "corrected": [t for t in trials if t.attrs.get("corrections")],
         "plots": plots,

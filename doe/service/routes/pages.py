@@ -16,7 +16,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from doe.campaign import Campaign, list_campaigns
@@ -168,6 +168,7 @@ def _render_campaign(
     form_errors: dict[int, dict[str, str]] | None = None,
     form_values: dict[int, dict[str, str]] | None = None,
     what_if: dict[str, Any] | None = None,
+    full_history: bool = False,
 ) -> Response:
     """The campaign page, optionally with a message, an error, or field errors.
 
@@ -200,7 +201,8 @@ def _render_campaign(
         "failure_kinds": FAILURE_KINDS,
         "mine": [t for t in pending if t.claimed_by == session.user.name],
         "pending": pending,
-        "history": finished[:N_HISTORY],
+        "history": finished if full_history else finished[:N_HISTORY],
+        "n_finished": len(finished),
         "message": message,
         "error": error,
         "form_errors": form_errors or {},
@@ -223,13 +225,19 @@ def get_campaign_page(
     name: NamePath,
     done: str | None = None,
     trial: int | None = None,
+    history: Annotated[str | None, Query(pattern="^all$")] = None,
 ) -> Response:
-    """A campaign: progress, my experiments, pending ones, history, the plot."""
+    """A campaign: progress, my experiments, pending ones, history, the plots.
+
+    ``history=all`` lists every finished experiment, not only the recent ones.
+    """
     campaign = load_campaign(name, settings, store)
     message = None
     if done in _MESSAGES and trial is not None:
         message = _MESSAGES[done].format(n=trial)
-    return _render_campaign(request, session, campaign, message=message)
+    return _render_campaign(
+        request, session, campaign, message=message, full_history=history == "all"
+    )
 
 
 @router.get("/campaigns/{name}/what-if")

@@ -107,6 +107,10 @@ def test_the_report_holds_the_progress_with_units(campaign: Campaign) -> None:
     assert fix[2:4] == ["bo", "typo"] and fix[4].startswith("yield_pct ")
     (change,) = page.tables["definition-changes"][1:]
     assert change[1:] == ["cy", "hotter", "parameters.temp_c.high: 80.0 → 90.0"]
+    trials = page.tables["trials"]
+    assert [row[0] for row in trials[1:]] == [str(n) for n in range(10)]
+    assert trials[9][1] == "failed: short circuit" and trials[10][1] == "pending"
+    assert trials[1][4] == "1" and trials[1][-2] == "ana"  # the corrected yield
     assert page.tables["knobs"][1] == ["temp_c", "C", "20", "90", "linear"]
     assert page.tables["objectives"][3] == ["purity_pct", "recorded", "%", "-", ">= 90"]
 

@@ -249,6 +249,25 @@ def test_a_typo_is_corrected_from_the_history(svc: Service) -> None:
     assert svc.campaign().trial(0).outcomes["yield_pct"] == 42.0
 
 
+def test_the_history_shows_the_recent_results_or_all(svc: Service) -> None:
+    for _ in range(14):
+        t = svc.pull("sam")
+        svc.client.post(
+            f"/api/campaigns/toy/trials/{t['trial']}/result",
+            headers=svc.auth("sam"),
+            json={"outcomes": toy_outcomes(t["params"])},
+        )
+    _login(svc, "sam")
+    recent = svc.client.get("/campaigns/toy").text
+    assert len(re.findall(r'<tr id="history-\d+">', recent)) == 12
+    assert "Show all 14 finished experiments" in recent and "Recent history" in recent
+    every = svc.client.get("/campaigns/toy?history=all").text
+    assert len(re.findall(r'<tr id="history-\d+">', every)) == 14
+    assert "Show all" not in every and ">History</h2>" in every
+    assert _correction_forms(every) == list(range(13, -1, -1))  # sam recorded all
+    assert svc.client.get("/campaigns/toy?history=some").status_code == 422
+
+
 def test_fail_and_release_forms(svc: Service) -> None:
     csrf = _login(svc, "sam")
     _post(svc, "/campaigns/toy/pull", {"csrf": csrf})
