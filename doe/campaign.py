@@ -289,7 +289,7 @@ class Campaign:
     def _check_trials_fit(self, new: CampaignDefinition) -> None:
         """Every experiment inside the new bounds, every result in its range."""
         where = f"Campaign {self.name!r} cannot take the new definition"
-        trials = [t for t in self.trials() if t.state != "abandoned"]
+        trials = [t for t in self.trials() if t.state != ABANDONED]
         for p in new.space.parameters:
             tol = 1e-9 * (p.high - p.low)
             values = [(t.params[p.name], t) for t in trials if p.name in t.params]

@@ -230,8 +230,9 @@ def correct_result(
 
     Raises:
         TrialStateError: Not complete, or recorded by someone else (staff).
-        FieldErrors: Bad outcomes (naming each field; nothing is written).
-        InvalidArgumentError: No note.
+        FieldErrors: Bad outcomes or no note (naming each field; nothing is
+            written).
+        InvalidMeasurementError: No outcomes given.
         UnknownTrialError: No such trial.
     """
     rec = campaign.trial(trial)
