@@ -268,6 +268,11 @@ def post_predictions(
     return [{str(k): _jsonable(v) for k, v in row.items()} for row in rows]
 
 
+def _png(data: bytes) -> Response:
+    """A PNG image, drawn afresh at every request (never cached)."""
+    return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
 @router.get(
     "/{name}/pareto.png",
     response_class=Response,
@@ -279,11 +284,7 @@ def get_pareto_png(
     """The Pareto plot (first two objectives) as a PNG image."""
     from doe.report.plots import pareto_png
 
-    return Response(
-        pareto_png(campaigns(name)),
-        media_type="image/png",
-        headers={"Cache-Control": "no-store"},
-    )
+    return _png(pareto_png(campaigns(name)))
 
 
 @router.get(
@@ -297,11 +298,7 @@ def get_progress_png(
     """The hypervolume after each suggestion round, as a PNG image."""
     from doe.report.plots import progress_png
 
-    return Response(
-        progress_png(campaigns(name)),
-        media_type="image/png",
-        headers={"Cache-Control": "no-store"},
-    )
+    return _png(progress_png(campaigns(name)))
 
 
 @router.get(

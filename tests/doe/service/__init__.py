@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from doe.campaign import Campaign
 from doe.service import Settings, create_app
 from doe.service.auth import AuthStore
-from tests.conftest import TOY
+from tests.conftest import TOY, toy_outcomes
 
 with warnings.catch_warnings():
     # Starlette 1.x asks for the httpx2 package in its TestClient and warns when it
@@ -69,6 +69,17 @@ class Service:
         assert r.status_code == 200, r.text
         body: dict[str, Any] = r.json()
         return body
+
+    def measure(self, n: int, user: str = "sam") -> None:
+        """Pull ``n`` toy experiments and post their results through the API."""
+        for _ in range(n):
+            t = self.pull(user)
+            r = self.client.post(
+                f"/api/campaigns/toy/trials/{t['trial']}/result",
+                headers=self.auth(user),
+                json={"outcomes": toy_outcomes(t["params"])},
+            )
+            assert r.status_code == 201, r.text
 
 
 _TEMPLATES: dict[str, tuple[Path, dict[str, str]]] = {}

@@ -351,22 +351,12 @@ def test_trials_list_filters_and_one_trial(svc: Service) -> None:
     assert bad.status_code == 422 and "state" in bad.json()["fields"]
 
 
-def _measure(svc: Service, n: int) -> None:
-    for _ in range(n):
-        t = svc.pull("sam")
-        svc.client.post(
-            f"/api/campaigns/toy/trials/{t['trial']}/result",
-            headers=svc.auth("sam"),
-            json={"outcomes": toy_outcomes(t["params"])},
-        )
-
-
 def test_pareto_rows_png_and_csv_export(svc: Service) -> None:
     h = svc.auth("vera")
     empty = svc.client.get("/api/campaigns/toy/pareto.png", headers=h)
     assert empty.status_code == 200 and empty.content[:8] == b"\x89PNG\r\n\x1a\n"
     assert svc.client.get("/api/campaigns/toy/pareto", headers=h).json() == []
-    _measure(svc, 5)
+    svc.measure(5)
     rows = svc.client.get("/api/campaigns/toy/pareto", headers=h).json()
     expected = svc.campaign().pareto()
     assert [r["trial"] for r in rows] == expected["trial"].tolist()
@@ -397,10 +387,10 @@ def test_progress_png_is_the_hypervolume_after_each_round(svc: Service) -> None:
         return matplotlib.image.imread(io.BytesIO(r.content), format="png")
 
     assert plot().shape[:2] == (120, 640)  # nothing measured: a small note
-    _measure(svc, 3)
+    svc.measure(3)
     one = plot()
     assert one.shape[:2] == (480, 640)
-    _measure(svc, 3)
+    svc.measure(3)
     rounds = svc.campaign().hypervolume_by_round()
     assert [r["n_complete"] for r in rounds] == list(range(1, 7))
     assert rounds[-1]["hypervolume"] == pytest.approx(svc.campaign().hypervolume())
@@ -408,7 +398,7 @@ def test_progress_png_is_the_hypervolume_after_each_round(svc: Service) -> None:
 
 
 def test_the_report_is_one_html_file_for_viewers(svc: Service) -> None:
-    _measure(svc, 5)
+    svc.measure(5)
     r = svc.client.get(
         "/api/campaigns/toy/report.html?model=false", headers=svc.auth("vera")
     )
@@ -426,7 +416,7 @@ def test_predictions_are_the_models_what_if_and_write_nothing(svc: Service) -> N
     early = svc.client.post(url, headers=h, json={"settings": asked})
     assert early.status_code == 409, early.text
     assert early.json()["error"] == "NotEnoughDataError"
-    _measure(svc, 6)
+    svc.measure(6)
     before = svc.campaign().table()
     r = svc.client.post(url, headers=h, json={"settings": asked})
     assert r.status_code == 200, r.text

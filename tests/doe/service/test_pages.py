@@ -156,13 +156,7 @@ def test_what_if_form_shows_the_models_view_to_a_viewer(svc: Service) -> None:
     early = svc.client.get("/campaigns/toy/what-if?k:temp_c=50&k:conc_mol_l=0.3")
     assert early.status_code == 409
     assert "the model needs at least 4" in html.unescape(early.text)
-    for _ in range(6):
-        t = svc.pull("sam")
-        svc.client.post(
-            f"/api/campaigns/toy/trials/{t['trial']}/result",
-            headers=svc.auth("sam"),
-            json={"outcomes": toy_outcomes(t["params"])},
-        )
+    svc.measure(6)
     before = svc.campaign().table()
     r = svc.client.get("/campaigns/toy/what-if?k:temp_c=50&k:conc_mol_l=0.3")
     assert r.status_code == 200
@@ -250,13 +244,7 @@ def test_a_typo_is_corrected_from_the_history(svc: Service) -> None:
 
 
 def test_the_history_shows_the_recent_results_or_all(svc: Service) -> None:
-    for _ in range(14):
-        t = svc.pull("sam")
-        svc.client.post(
-            f"/api/campaigns/toy/trials/{t['trial']}/result",
-            headers=svc.auth("sam"),
-            json={"outcomes": toy_outcomes(t["params"])},
-        )
+    svc.measure(14)
     _login(svc, "sam")
     recent = svc.client.get("/campaigns/toy").text
     assert len(re.findall(r'<tr id="history-\d+">', recent)) == 12
