@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -468,6 +468,7 @@ def propose_batch(
     log_feasibility: Callable[[Tensor], Tensor] | None,
     seed: int,
     settings: AcquisitionSettings,
+    fixed_features: Mapping[int, float] | None = None,
 ) -> Candidates:
     """Choose ``q`` points one at a time, each conditioned on all pending ones.
 
@@ -494,6 +495,8 @@ def propose_batch(
         log_feasibility: Log-probability of a successful build, or None.
         seed: Seed of samplers and restarts.
         settings: Sample and restart counts.
+        fixed_features: ``{column: unit-cube value}`` held fixed (the knobs the
+            lab cannot change now); the others are optimised.
 
     Returns:
         `q x d` candidates, the summed acquisition value and the seconds spent.
@@ -506,6 +509,9 @@ def propose_batch(
     dim = X_baseline.shape[-1]
     centers = _front_inputs(model, X_baseline, objective_index, signs)
     pool = _raw_pool(dim, settings.raw_samples, centers, seed, tkw)
+    fixed = dict(fixed_features or {})
+    for col, value in fixed.items():
+        pool[..., col] = value
     if settings.trust_length is not None and len(centers):
         log_feasibility = _combine(
             log_feasibility, _trust_log(centers, settings.trust_length)
@@ -548,6 +554,7 @@ def propose_batch(
                 lower_bounds=0.0,
                 upper_bounds=1.0,
                 options={"maxiter": settings.maxiter},
+                fixed_features=fixed or None,
             )
         for w in caught:
             if not issubclass(w.category, OptimizationWarning):

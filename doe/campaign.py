@@ -60,6 +60,8 @@ class Suggestion:
         reason: Why (``initial design``, ``model: qLogNEHVI``, ``fallback: ...``).
         acq_value: Log-acquisition value of its batch (NaN without a model).
         claimed_by: Who holds it (``doe pull``), if anyone.
+        fixed: Knobs the asker held at given values (``{name: value}``; empty
+            when the strategy chose every knob).
     """
 
     trial_id: int
@@ -69,6 +71,7 @@ class Suggestion:
     reason: str = ""
     acq_value: float = math.nan
     claimed_by: str | None = None
+    fixed: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_record(cls, record: TrialRecord) -> Suggestion:
@@ -84,6 +87,7 @@ class Suggestion:
             reason=str(prov.get("reason", "")),
             acq_value=float(prov.get("acq_value", math.nan) or math.nan),
             claimed_by=record.claimed_by,
+            fixed=dict(prov.get("fixed") or {}),
         )
 
 
@@ -374,6 +378,7 @@ class Campaign:
         strategy: str | None = None,
         claim: bool = False,
         lease_hours: float | None = None,
+        fixed: Mapping[str, Any] | None = None,
     ) -> list[Suggestion]:
         """Propose ``n`` new experiments, conditioned on every pending one.
 
@@ -386,12 +391,18 @@ class Campaign:
             strategy: Override the campaign's strategy for this batch.
             claim: Claim the new suggestions for ``operator``.
             lease_hours: Claim length (default: the campaign's suggestion TTL).
+            fixed: Knobs held at given values, in their units (e.g. the
+                synthesis batch on the shelf: ``{"co_precursor_g": 0.4,
+                "nitridation_temp_c": 450}``); the strategy chooses the others,
+                its model still learning from every experiment.
 
         Returns:
             The suggestions, in order.
 
         Raises:
             InvalidArgumentError: ``n`` is not a whole number in [1, 64].
+            InvalidSettingsError: ``fixed`` names an unknown knob, a value outside
+                the bounds or off a grid knob's steps, or fixes every knob.
             UnknownStrategyError: ``strategy`` is unknown.
         """
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_BATCH:
@@ -402,13 +413,14 @@ class Campaign:
 
         operator = operator or _whoami()
         definition = self.definition
+        held = definition.space.validate_fixed(fixed)
         strat = make_strategy(
             strategy or definition.strategy, definition, device=self.device
         )
         with self._ledger.lock():
             expired = self._expire_stale()
             trials = self.trials()
-            proposals = strat.propose(self.history(trials), n)
+            proposals = strat.propose(self.history(trials), n, fixed=held)
             round_no = 1 + max(
                 (int(t.attrs.get("round", 0)) for t in trials), default=0
             )
@@ -481,28 +493,47 @@ class Campaign:
             "claim_until": _iso(now + timedelta(hours=hours)),
         }
 
-    def pull(self, operator: str, *, lease_hours: float | None = None) -> Suggestion:
+    def pull(
+        self,
+        operator: str,
+        *,
+        lease_hours: float | None = None,
+        fixed: Mapping[str, Any] | None = None,
+    ) -> Suggestion:
         """Give ``operator`` the next experiment and claim it for them.
 
-        The oldest unclaimed pending suggestion, else a new one.
+        The oldest unclaimed pending suggestion (with ``fixed``, the oldest that
+        holds those values), else a new one.
 
         Args:
             operator: The lab worker's name.
             lease_hours: How long the claim holds (default: the suggestion TTL).
+            fixed: Knobs held at given values (see :meth:`suggest`).
+
+        Raises:
+            InvalidSettingsError: ``fixed`` is not valid (see :meth:`suggest`).
         """
         operator = _check_operator(operator)
+        space = self.definition.space
+        held = space.validate_fixed(fixed)
         self._track()  # loads mlflow before the lock (suggest may run under it)
         with self._ledger.lock():
             expired = self._expire_stale()
             free = [
                 t
                 for t in self.trials()
-                if t.state == "pending" and t.claimed_by is None
+                if t.state == "pending"
+                and t.claimed_by is None
+                and space.matches(t.params, held)
             ]
             if not free:
                 self._track(expired)
                 return self.suggest(
-                    1, operator=operator, claim=True, lease_hours=lease_hours
+                    1,
+                    operator=operator,
+                    claim=True,
+                    lease_hours=lease_hours,
+                    fixed=held,
                 )[0]
             self._ledger.set_attrs(
                 free[0].number, self._claim_attrs(operator, lease_hours)
@@ -993,6 +1024,7 @@ class Campaign:
     def table(self) -> pd.DataFrame:
         """Every trial as a row: number, state, settings, outcomes, provenance.
 
+        ``fixed`` names the knobs the asker held (``name=value, ...``);
         ``corrections`` counts corrections of a recorded result; ``corrected``
         says when, by whom and why, and what each replaced.
         """
@@ -1017,6 +1049,10 @@ class Campaign:
             row.update(
                 strategy=prov.get("strategy"),
                 reason=prov.get("reason"),
+                fixed=", ".join(
+                    f"{k}={v:g}" for k, v in (prov.get("fixed") or {}).items()
+                )
+                or None,
                 acq_value=prov.get("acq_value"),
                 model_version=prov.get("model_version"),
                 data_hash=prov.get("data_hash"),

@@ -261,6 +261,92 @@ class SearchSpace:
             out[p.name] = min(max(value, p.low), p.high)
         return out
 
+    def validate_fixed(
+        self, fixed: Mapping[str, Any] | None, *, where: str = ""
+    ) -> dict[str, float]:
+        """Check knobs the lab holds at given values (e.g. a synthesis batch on hand).
+
+        Args:
+            fixed: ``{name: value}`` for some of the parameters (None or empty:
+                none fixed).
+            where: Context for messages, e.g. ``" in --fix"``.
+
+        Returns:
+            ``{name: value}`` in parameter order, as floats.
+
+        Raises:
+            InvalidSettingsError: An unknown parameter, a value that is not a
+                finite number, outside the bounds or off a grid knob's steps, or
+                every parameter fixed (nothing left to choose).
+        """
+        if not fixed:
+            return {}
+        unknown = [k for k in fixed if k not in self._index]
+        if unknown:
+            hint = closest_name(str(unknown[0]), self.names)
+            raise InvalidSettingsError(
+                f"Unknown parameter {unknown[0]!r} to fix{where}.{hint} "
+                f"Known parameters: {', '.join(self.names)}."
+            )
+        if len(fixed) == self.dim:
+            raise InvalidSettingsError(
+                f"Every parameter is fixed{where}, so there is nothing to choose. "
+                "Leave at least one free, or add a chosen cell with `doe import` "
+                "once it is measured."
+            )
+        out: dict[str, float] = {}
+        for p in self.parameters:
+            if p.name not in fixed:
+                continue
+            what = f"Fixed parameter {p.name!r}{where}"
+            value = to_finite_float(
+                fixed[p.name], what=what, error=InvalidSettingsError
+            )
+            tol = 1e-9 * (p.high - p.low)
+            if not p.low - tol <= value <= p.high + tol:
+                raise InvalidSettingsError(
+                    f"{what} must lie in [{p.low:g}, {p.high:g}] {p.unit}; got "
+                    f"{value:g}. Use a value inside the campaign's bounds, or widen "
+                    "them with `doe update`."
+                )
+            value = min(max(value, p.low), p.high)
+            if p.step is not None:
+                k = (value - p.low) / p.step
+                if abs(k - round(k)) > 1e-6:
+                    below = p.low + math.floor(k) * p.step
+                    above = min(below + p.step, p.high)
+                    raise InvalidSettingsError(
+                        f"{what} moves in steps of {p.step:g} {p.unit} from "
+                        f"{p.low:g}; got {value:g}. Use {below:g} or {above:g}."
+                    )
+                value = float(p.low + round(k) * p.step)
+            out[p.name] = value
+        return out
+
+    def matches(
+        self, settings: Mapping[str, float], fixed: Mapping[str, float]
+    ) -> bool:
+        """Whether ``settings`` hold every fixed value (to 1e-9 of each range)."""
+        return all(
+            abs(float(settings[name]) - value)
+            <= 1e-9 * (self[name].high - self[name].low)
+            for name, value in fixed.items()
+        )
+
+    def with_fixed(self, unit: np.ndarray, fixed: Mapping[str, float]) -> np.ndarray:
+        """Unit-cube rows (`n x d`) with the fixed knobs set (a copy)."""
+        rows = np.array(unit, dtype=float, copy=True)
+        for name, value in fixed.items():
+            rows[:, self._index[name]] = self[name].encode(np.array([value]))[0]
+        return rows
+
+    def fixed_features(self, fixed: Mapping[str, float]) -> dict[int, float]:
+        """``{column: unit-cube value}`` of the fixed knobs (for the optimiser)."""
+        return {
+            self._index[name]: float(self[name].encode(np.array([value]))[0])
+            for name, value in fixed.items()
+        }
+
     def encode(self, rows: Sequence[Mapping[str, float]]) -> np.ndarray:
         """Map configurations to the unit cube: an `n x d` array."""
         if not rows:

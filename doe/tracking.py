@@ -18,12 +18,14 @@ looks like in MLflow:
   ``predicted/<outcome>`` and ``predicted_std/<outcome>`` of the model, and
   ``acq_value``; each per-cycle series (``capacity_mah_g``) is a metric history with
   step = cycle (1, 2, ...). Tags: ``doe.state``, ``doe.source``, ``doe.round``,
-  ``doe.strategy``, ``doe.reason``, ``doe.failure_kind``, ``doe.asked_by``,
+  ``doe.strategy``, ``doe.reason``, ``doe.fixed`` (knobs the lab held at given
+  values, ``name=value, ...``), ``doe.failure_kind``, ``doe.asked_by``,
   ``doe.claimed_by``, ``doe.recorded_by``, ``doe.operator`` (the latest of them),
   ... The run status follows the state: pending RUNNING, complete FINISHED, failed
   FAILED, abandoned KILLED; a pending run is updated in place when its result comes.
 * **One run per suggestion round**, ``round-<n>`` (tags ``doe.kind = round``,
-  ``doe.round``): strategy and settings as params; trial counts, hypervolume so
+  ``doe.round``): strategy and settings as params (``fixed.<parameter>`` for
+  knobs held fixed); trial counts, hypervolume so
   far, fit and acquisition seconds and, per outcome, ``loo_r2/``, ``coverage_95/``,
   ``rmse/``, ``noise_std/`` and ``lengthscale/<outcome>/<parameter>`` as metrics;
   artifacts ``suggestions.csv``, ``pareto.png`` and the model state (the saved
@@ -352,6 +354,13 @@ def _series_hash(series: Mapping[str, Sequence[float]]) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
+def _fixed_text(fixed: Mapping[str, Any] | None) -> str | None:
+    """``name=value, ...`` of the knobs held fixed, or None."""
+    if not fixed:
+        return None
+    return ", ".join(f"{k}={v:g}" for k, v in fixed.items())
+
+
 def _trial_tags(record: TrialLike, campaign: str) -> dict[str, Any]:
     attrs = record.attrs
     prov = attrs.get("provenance") or {}
@@ -369,6 +378,7 @@ def _trial_tags(record: TrialLike, campaign: str) -> dict[str, Any]:
         "doe.round": attrs.get("round"),
         "doe.strategy": prov.get("strategy"),
         "doe.reason": prov.get("reason"),
+        "doe.fixed": _fixed_text(prov.get("fixed")),
         "doe.model_version": prov.get("model_version"),
         "doe.data_hash": prov.get("data_hash"),
         "doe.seed": prov.get("seed"),
@@ -475,7 +485,7 @@ def round_info(
     for state in ("complete", "pending", "failed", "abandoned"):
         info[f"n_{state}"] = sum(s == state for s in states)
     for key in ("model_version", "data_hash", "fit_seconds", "acq_seconds",
-                "acq_value", "diagnostics", "model_path"):  # fmt: skip
+                "acq_value", "diagnostics", "model_path", "fixed"):  # fmt: skip
         if model.get(key) is not None:
             info[key] = model[key]
     return info
@@ -508,6 +518,7 @@ def round_payload(
         "doe.campaign": campaign,
         "doe.strategy": info.get("strategy"),
         "doe.reason": info.get("reason"),
+        "doe.fixed": _fixed_text(info.get("fixed")),
         "doe.model_version": info.get("model_version"),
         "doe.data_hash": info.get("data_hash"),
         "doe.asked_by": info.get("asked_by"),
@@ -520,6 +531,7 @@ def round_payload(
         "batch_size": len(info.get("trials") or []),
         "seed": info.get("seed"),
         **{f"strategy.{k}": v for k, v in (info.get("settings") or {}).items()},
+        **{f"fixed.{k}": v for k, v in (info.get("fixed") or {}).items()},
     }
     metrics = {k: info.get(k) for k in (*_ROUND_COUNTS, *_ROUND_NUMBERS)}
     metrics.update(

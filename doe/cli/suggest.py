@@ -25,6 +25,7 @@ from doe.cli._common import (
     jsonable,
     note,
     out_console,
+    parse_assignments,
     resolve_operator,
     spinner,
     state_of,
@@ -38,6 +39,16 @@ if TYPE_CHECKING:
 app = typer.Typer()
 
 _OPERATOR_HELP = "Who asks (default: the OS user)."
+_FIX_HELP = (
+    "Hold a knob at a value in its unit, e.g. the synthesis batch on the shelf: "
+    "--fix co_precursor_g=0.4 --fix nitridation_temp_c=450 (repeatable)."
+)
+
+
+def _fixed(words: list[str] | None) -> dict[str, str]:
+    return parse_assignments(words or [], what="knob", example="nitridation_temp_c=450")
+
+
 _SPIN = "Fitting the model and optimising the acquisition..."
 
 
@@ -62,7 +73,8 @@ def _format_for(format_: OutFormat | None, output: Path | None) -> OutFormat:
     "suggest",
     epilog="Example\n\n  doe suggest -n 4\n\n"
     "  doe suggest -n 8 --format csv --output batch.csv\n\n"
-    "  doe suggest --format json | jq '.suggestions[].trial'",
+    "  doe suggest --format json | jq '.suggestions[].trial'\n\n"
+    "  doe suggest -n 4 --fix co_precursor_g=0.4 --fix nitridation_temp_c=450",
 )
 def suggest(
     ctx: typer.Context,
@@ -81,6 +93,9 @@ def suggest(
     strategy: str | None = typer.Option(
         None, "--strategy", help="Use this strategy for this batch only (e.g. sobol)."
     ),
+    fix: list[str] | None = typer.Option(
+        None, "--fix", metavar="KNOB=VALUE", help=_FIX_HELP
+    ),
 ) -> None:
     """Propose the next batch of experiments.
 
@@ -90,13 +105,16 @@ def suggest(
     chosen. Expect the measurements to fall short of the predictions on average:
     the points are chosen where the model is most hopeful (in cell replays, by 14
     Wh/kg, 2 % retention and 7 safety points). The batch is conditioned on every
-    pending trial.
+    pending trial. With --fix, the knobs given keep their values (material already
+    made, a furnace already set) and the strategy chooses the others, its model
+    still learning from every experiment.
     """
     fmt = _format_for(format_, output)
     who = resolve_operator(operator)
+    fixed = _fixed(fix)
     campaign = state_of(ctx).load()
     with spinner(_SPIN):
-        batch = campaign.suggest(n, operator=who, strategy=strategy)
+        batch = campaign.suggest(n, operator=who, strategy=strategy, fixed=fixed)
     if fmt is OutFormat.table:
         _print_table(campaign, batch)
     elif output is None:
@@ -133,6 +151,17 @@ def _print_table(campaign: Campaign, batch: list[Suggestion]) -> None:
         ]
         table.add_row(*cells, s.strategy, s.reason)
     out_console().print(table)
+    held = next((s.fixed for s in batch if s.fixed), None)
+    if held:
+        note("Held fixed: " + ", ".join(_held(d, held)) + ".")
+
+
+def _held(d: Any, fixed: dict[str, float]) -> list[str]:
+    """``name = value unit`` of each fixed knob."""
+    return [
+        f"{name} = {with_unit(fmt_value(value), d.space[name].unit)}"
+        for name, value in fixed.items()
+    ]
 
 
 def suggestion_dict(campaign: Campaign, s: Suggestion) -> dict[str, Any]:
@@ -149,6 +178,7 @@ def suggestion_dict(campaign: Campaign, s: Suggestion) -> dict[str, Any]:
         "reason": s.reason,
         "acq_value": s.acq_value if math.isfinite(s.acq_value) else None,
         "claimed_by": s.claimed_by,
+        "fixed": dict(s.fixed),
     }
 
 
@@ -184,7 +214,8 @@ def _write(
 
 @app.command(
     "pull",
-    epilog="Example\n\n  doe pull --operator ana\n\n  doe pull --operator ben --lease-hours 48",
+    epilog="Example\n\n  doe pull --operator ana\n\n  doe pull --operator ben --lease-hours 48"
+    "\n\n  doe pull --operator ana --fix co_precursor_g=0.4 --fix nitridation_temp_c=450",
 )
 def pull(
     ctx: typer.Context,
@@ -200,18 +231,23 @@ def pull(
     format_: TableFormat = typer.Option(
         TableFormat.table, "--format", "-f", help="table (a panel) or json."
     ),
+    fix: list[str] | None = typer.Option(
+        None, "--fix", metavar="KNOB=VALUE", help=_FIX_HELP
+    ),
 ) -> None:
     """Give one lab worker the next experiment, claimed for them.
 
     The oldest unclaimed suggestion, or a new one when there is none. Nobody else
-    pulls it while the claim holds.
+    pulls it while the claim holds. With --fix, the oldest unclaimed suggestion
+    that holds those values, else a new one chosen around them.
     """
     if lease_hours is not None and not (math.isfinite(lease_hours) and lease_hours > 0):
         raise CliUsageError(f"--lease-hours must be a number > 0; got {lease_hours}.")
     who = resolve_operator(operator)
+    fixed = _fixed(fix)
     campaign = state_of(ctx).load()
     with spinner(_SPIN):
-        s = campaign.pull(who, lease_hours=lease_hours)
+        s = campaign.pull(who, lease_hours=lease_hours, fixed=fixed)
     until = campaign.trial(s.trial_id).attrs.get("claim_until")
     if format_ is TableFormat.json:
         write_json({**suggestion_dict(campaign, s), "claim_until": until})
@@ -225,7 +261,8 @@ def _print_panel(campaign: Campaign, s: Suggestion, until: str | None) -> None:
     lines = Text()
     for p in d.space.parameters:
         lines.append(f"{p.name:<{width}} = ", style="bold")
-        lines.append(f"{with_unit(fmt_value(s.params[p.name]), p.unit)}\n")
+        lines.append(f"{with_unit(fmt_value(s.params[p.name]), p.unit)}")
+        lines.append(" (fixed)\n" if p.name in s.fixed else "\n", style="dim")
     info = Text()
     for name, (mean, std) in s.predicted.items():
         info.append(

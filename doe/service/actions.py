@@ -20,7 +20,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from doe.exceptions import DoeError, InvalidMeasurementError, TrialStateError
+from doe.exceptions import (
+    DoeError,
+    InvalidMeasurementError,
+    InvalidSettingsError,
+    TrialStateError,
+)
 
 if TYPE_CHECKING:
     from doe.campaign import Campaign, DefinitionUpdate
@@ -31,6 +36,7 @@ __all__ = [
     "FieldErrors",
     "Written",
     "audit",
+    "check_fixed",
     "check_outcomes",
     "correct_result",
     "create_campaign",
@@ -304,11 +310,45 @@ def release(
     return rec
 
 
+def check_fixed(campaign: Campaign, raw: Mapping[str, Any]) -> dict[str, float]:
+    """The Campaign's check of knobs held fixed, with per-field messages.
+
+    Raises:
+        FieldErrors: Naming each bad field (``fixed.<knob>``; ``fixed`` when
+            only the whole is wrong: every knob fixed).
+    """
+    space = campaign.definition.space
+    try:
+        return space.validate_fixed(raw)
+    except InvalidSettingsError as exc:
+        fields: dict[str, str] = {}
+        for key, value in raw.items():
+            try:
+                space.validate_fixed({key: value})
+            except InvalidSettingsError as one:
+                fields[f"fixed.{key}"] = str(one)
+        raise FieldErrors(
+            type(exc).__name__, str(exc), fields or {"fixed": str(exc)}
+        ) from exc
+
+
 def pull(
-    store: AuthStore, campaign: Campaign, *, user: User, lease_hours: float | None
+    store: AuthStore,
+    campaign: Campaign,
+    *,
+    user: User,
+    lease_hours: float | None,
+    fixed: Mapping[str, Any] | None = None,
 ) -> TrialRecord:
-    """Claim the oldest unclaimed pending experiment for ``user``, else a new one."""
-    suggestion = campaign.pull(user.name, lease_hours=lease_hours)
+    """Claim the oldest unclaimed pending experiment for ``user``, else a new one.
+
+    With ``fixed``, the oldest that holds those knob values, else a new one.
+
+    Raises:
+        FieldErrors: A bad fixed knob (naming each field; nothing is written).
+    """
+    held = check_fixed(campaign, fixed or {})
+    suggestion = campaign.pull(user.name, lease_hours=lease_hours, fixed=held)
     rec = campaign.trial(suggestion.trial_id)
     audit(
         store,
@@ -317,6 +357,7 @@ def pull(
         campaign.name,
         rec.number,
         claim_until=rec.attrs.get("claim_until"),
+        **({"fixed": held} if held else {}),
     )
     return rec
 
@@ -330,10 +371,21 @@ def suggest(
     strategy: str | None,
     claim: bool,
     lease_hours: float | None,
+    fixed: Mapping[str, Any] | None = None,
 ) -> list[TrialRecord]:
-    """Propose ``n`` new experiments (one atomic, locked operation)."""
+    """Propose ``n`` new experiments (one atomic, locked operation).
+
+    Raises:
+        FieldErrors: A bad fixed knob (naming each field; nothing is written).
+    """
+    held = check_fixed(campaign, fixed or {})
     batch = campaign.suggest(
-        n, operator=user.name, strategy=strategy, claim=claim, lease_hours=lease_hours
+        n,
+        operator=user.name,
+        strategy=strategy,
+        claim=claim,
+        lease_hours=lease_hours,
+        fixed=held,
     )
     numbers = [s.trial_id for s in batch]
     audit(
@@ -345,6 +397,7 @@ def suggest(
         trials=numbers,
         strategy=strategy,
         claim=claim,
+        **({"fixed": held} if held else {}),
     )
     return [campaign.trial(n) for n in numbers]
 

@@ -157,6 +157,13 @@ class SuggestionsCreate(_Request):
     lease_hours: float | None = Field(
         default=None, gt=0, le=24 * 365, allow_inf_nan=False
     )
+    fixed: dict[Name, float] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="Knobs held at given values, in the definition's units (e.g. "
+        "the synthesis batch on the shelf); the strategy chooses the others.",
+        examples=[{"co_precursor_g": 0.4, "nitridation_temp_c": 450.0}],
+    )
 
 
 class PredictionsCreate(_Request):
@@ -178,6 +185,14 @@ class PullCreate(_Request):
         le=24 * 365,
         allow_inf_nan=False,
         description="Claim length (default: the server's, else the campaign's TTL).",
+    )
+    fixed: dict[Name, float] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="Knobs held at given values, in the definition's units (e.g. "
+        "the synthesis batch on the shelf); the oldest unclaimed "
+        "experiment holding them, else a new one around them.",
+        examples=[{"co_precursor_g": 0.4, "nitridation_temp_c": 450.0}],
     )
 
 
@@ -256,6 +271,11 @@ class TrialPublic(BaseModel):
     reason: str | None
     acq_value: float | None
     predicted: dict[str, PredictionPublic]
+    fixed: dict[str, float] = Field(
+        default_factory=dict,
+        description="Knobs the asker held at given values (empty: the strategy "
+        "chose every knob).",
+    )
     asked_by: str | None
     recorded_by: str | None
     created_at: str | None
@@ -294,6 +314,7 @@ class TrialPublic(BaseModel):
             reason=prov.get("reason"),
             acq_value=_finite_or_none(prov.get("acq_value")),
             predicted=predicted,
+            fixed=dict(prov.get("fixed") or {}),
             asked_by=attrs.get("asked_by"),
             recorded_by=attrs.get("recorded_by"),
             created_at=rec.created_at,

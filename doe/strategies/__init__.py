@@ -10,6 +10,7 @@ objective), the yardstick a lab that knows BoTorch would compare ``gp`` with.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from doe.definition import STRATEGY_NAMES, CampaignDefinition
@@ -35,8 +36,13 @@ class StrategyProtocol(Protocol):
 
     name: str
 
-    def propose(self, history: History, n: int) -> list[Proposal]:
-        """Return ``n`` proposals given the campaign's history."""
+    def propose(
+        self, history: History, n: int, *, fixed: Mapping[str, float] | None = None
+    ) -> list[Proposal]:
+        """Return ``n`` proposals given the campaign's history.
+
+        ``fixed`` holds some knobs at given values (``SearchSpace.validate_fixed``).
+        """
         ...
 
 

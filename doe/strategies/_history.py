@@ -12,7 +12,21 @@ import numpy as np
 
 from doe.definition import CampaignDefinition
 
-__all__ = ["History", "Proposal"]
+__all__ = ["History", "Proposal", "fixed_info", "pin"]
+
+
+def pin(
+    params: dict[str, float], fixed: Mapping[str, float] | None
+) -> dict[str, float]:
+    """``params`` with the fixed knobs at exactly their values (no round trip)."""
+    return {**params, **(fixed or {})}
+
+
+def fixed_info(
+    info: dict[str, Any], fixed: Mapping[str, float] | None
+) -> dict[str, Any]:
+    """``info`` with ``fixed`` (the knobs the lab held) recorded, when any."""
+    return {**info, "fixed": dict(fixed)} if fixed else info
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ generations) travels in each proposal's ``sampler_attrs`` and comes back next ti
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ from optuna.study import Study
 from optuna.trial import TrialState
 
 from doe.definition import CampaignDefinition
-from doe.strategies._history import History, Proposal
+from doe.strategies._history import History, Proposal, fixed_info, pin
 
 __all__ = ["OptunaStrategy", "distributions", "history_from_study"]
 
@@ -136,18 +136,30 @@ class OptunaStrategy:
                 )
         return study
 
-    def propose(self, history: History, n: int) -> list[Proposal]:
-        """Ask the sampler ``n`` times; each asked trial stays pending for the next."""
+    def propose(
+        self, history: History, n: int, *, fixed: Mapping[str, float] | None = None
+    ) -> list[Proposal]:
+        """Ask the sampler ``n`` times; each asked trial stays pending for the next.
+
+        ``fixed`` knobs go through Optuna's ``PartialFixedSampler``, which leaves
+        them out of the base sampler's search space: TPE, NSGA-II and the
+        textbook BoTorch recipe then model the free knobs only.
+        """
         from doe.strategies.gp import _mix
 
         seed = _mix(self.seed, history.n_total)
         with warnings.catch_warnings():
-            # BoTorchSampler and its acquisitions are marked experimental in Optuna
+            # BoTorchSampler, its acquisitions and PartialFixedSampler are marked
+            # experimental in Optuna
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return self._ask(history, n, seed)
+            return self._ask(history, n, seed, dict(fixed or {}))
 
-    def _ask(self, history: History, n: int, seed: int) -> list[Proposal]:
-        study = self._study(history, self._factory(seed))
+    def _ask(
+        self, history: History, n: int, seed: int, fixed: dict[str, float]
+    ) -> list[Proposal]:
+        base = self._factory(seed)
+        sampler = optuna.samplers.PartialFixedSampler(fixed, base) if fixed else base
+        study = self._study(history, sampler)
         dists = distributions(self.definition)
         out = []
         for _ in range(n):
@@ -158,15 +170,16 @@ class OptunaStrategy:
                 for k, v in frozen.system_attrs.items()
                 if not k.startswith(_CONSTRAINTS)
             }
+            info = {
+                "strategy": self.name,
+                "reason": f"optuna {type(base).__name__}",
+                "seed": seed,
+                "sampler_attrs": _jsonable(sampler_attrs),
+            }
             out.append(
                 Proposal(
-                    params={k: float(v) for k, v in trial.params.items()},
-                    info={
-                        "strategy": self.name,
-                        "reason": f"optuna {type(study.sampler).__name__}",
-                        "seed": seed,
-                        "sampler_attrs": _jsonable(sampler_attrs),
-                    },
+                    params=pin({k: float(v) for k, v in trial.params.items()}, fixed),
+                    info=fixed_info(info, fixed),
                 )
             )
         return out

@@ -27,7 +27,7 @@ from typing_extensions import override
 
 from doe._paths import import_path
 from doe.definition import CampaignDefinition
-from doe.strategies._history import History, Proposal
+from doe.strategies._history import History, Proposal, fixed_info, pin
 from doe.strategy_settings import ACQUISITION_NAMES as _ACQ_NAMES
 from doe.strategy_settings import GPSettings
 
@@ -48,8 +48,14 @@ class _HistorySampler(BaseSampler):
     definition: CampaignDefinition
 
     @abc.abstractmethod
-    def propose(self, history: History, n: int) -> list[Proposal]:
-        """Return ``n`` proposals for the campaign's history."""
+    def propose(
+        self, history: History, n: int, *, fixed: Mapping[str, float] | None = None
+    ) -> list[Proposal]:
+        """Return ``n`` proposals for the campaign's history.
+
+        ``fixed`` (``{knob: value}``, checked by ``SearchSpace.validate_fixed``)
+        holds some knobs at given values, e.g. a synthesis batch already made.
+        """
 
     @override
     def infer_relative_search_space(
@@ -102,8 +108,12 @@ class SobolStrategy(_HistorySampler):
         self.seed = definition.seed if seed is None else seed
 
     @override
-    def propose(self, history: History, n: int) -> list[Proposal]:
-        return _sobol(history, n, seed=self.seed, strategy=self.name, reason="sobol")
+    def propose(
+        self, history: History, n: int, *, fixed: Mapping[str, float] | None = None
+    ) -> list[Proposal]:
+        return _sobol(
+            history, n, seed=self.seed, strategy=self.name, reason="sobol", fixed=fixed
+        )
 
 
 def load_prior(path: str) -> Callable[..., Any]:
@@ -279,18 +289,21 @@ def _sobol(
     strategy: str,
     reason: str,
     box: tuple[np.ndarray, np.ndarray] | None = None,
+    fixed: Mapping[str, float] | None = None,
 ) -> list[Proposal]:
     """``n`` points of the scrambled Sobol sequence that continues the history's.
 
-    With ``box`` (unit-cube lower and upper bounds) the sequence is mapped into it.
+    With ``box`` (unit-cube lower and upper bounds) the sequence is mapped into it;
+    ``fixed`` knobs take their values.
     """
     space = history.definition.space
     X = space.sobol(n, seed=seed, skip=history.n_total)
     if box is not None:
         X = box[0] + (box[1] - box[0]) * X
+    info = fixed_info({"strategy": strategy, "reason": reason}, fixed)
     return [
-        Proposal(params=p, info={"strategy": strategy, "reason": reason})
-        for p in space.decode(X)
+        Proposal(params=pin(p, fixed), info=dict(info))
+        for p in space.decode(space.with_fixed(X, fixed or {}))
     ]
 
 
@@ -329,8 +342,14 @@ class GPStrategy(_HistorySampler):
         )
 
     @override
-    def propose(self, history: History, n: int) -> list[Proposal]:
+    def propose(
+        self, history: History, n: int, *, fixed: Mapping[str, float] | None = None
+    ) -> list[Proposal]:
         """The rest of the initial design, then the model's proposals.
+
+        With ``fixed`` knobs, design points take the fixed values and the model's
+        proposals maximise the acquisition over the free knobs only, the model
+        still using every knob (so what was learnt at other values counts).
 
         The design is ``n_initial`` space-filling experiments, measured or still
         running: in a lab with several channels the model takes over as soon as
@@ -341,13 +360,13 @@ class GPStrategy(_HistorySampler):
         replaced (measured on the bench and in replays, 10 seeds: counting failed
         builds as part of the design did worse, 0.771 against 0.795).
         """
-        first = self._design(history, n)
+        first = self._design(history, n, fixed)
         if len(first) == n:
             return first
         rest = history.with_pending(first)
         try:
             with _torch_threads(self.settings.num_threads):
-                return first + self._propose_model(rest, n - len(first))
+                return first + self._propose_model(rest, n - len(first), fixed)
         except _FallbackError as why:
             return first + _sobol(
                 rest,
@@ -355,9 +374,12 @@ class GPStrategy(_HistorySampler):
                 seed=self.seed,
                 strategy=self.name,
                 reason=f"fallback: {why}",
+                fixed=fixed,
             )
 
-    def _design(self, history: History, n: int) -> list[Proposal]:
+    def _design(
+        self, history: History, n: int, fixed: Mapping[str, float] | None = None
+    ) -> list[Proposal]:
         """Up to ``n`` space-filling points of the initial design still missing."""
         running = sum(
             1
@@ -385,6 +407,7 @@ class GPStrategy(_HistorySampler):
             strategy=self.name,
             reason=reason,
             box=box,
+            fixed=fixed,
         )
 
     @functools.cached_property
@@ -588,7 +611,9 @@ class GPStrategy(_HistorySampler):
             for j, name in enumerate(problem.outcome_names)
         }
 
-    def _propose_model(self, history: History, n: int) -> list[Proposal]:
+    def _propose_model(
+        self, history: History, n: int, fixed: Mapping[str, float] | None = None
+    ) -> list[Proposal]:
         import torch
 
         from doe.acquisition import (
@@ -637,6 +662,7 @@ class GPStrategy(_HistorySampler):
             log_feasibility=feas.log_prob if feas is not None else None,
             seed=seed,
             settings=acq_settings,
+            fixed_features=self.definition.space.fixed_features(fixed or {}),
         )
         mean, std = sur.predict(torch.as_tensor(cand.X, **tkw))
         info = {
@@ -665,7 +691,9 @@ class GPStrategy(_HistorySampler):
             }
             for i in range(len(cand.X))
         ]
-        return self._to_proposals(history, cand.X, predicted, info)
+        return self._to_proposals(
+            history, cand.X, predicted, fixed_info(info, fixed), fixed
+        )
 
     def _to_proposals(
         self,
@@ -673,18 +701,25 @@ class GPStrategy(_HistorySampler):
         X: np.ndarray,
         predicted: list[dict[str, list[float]]],
         info: dict[str, Any],
+        fixed: Mapping[str, float] | None = None,
     ) -> list[Proposal]:
         space = self.definition.space
         seen = np.vstack(
             [history.X("complete"), history.X("failed"), history.X("pending")]
         )
-        backups = iter(space.sobol(len(X), seed=self.seed + 7919, skip=history.n_total))
+        backups = iter(
+            space.with_fixed(
+                space.sobol(len(X), seed=self.seed + 7919, skip=history.n_total),
+                fixed or {},
+            )
+        )
         out: list[Proposal] = []
-        for i, params in enumerate(space.decode(X)):
+        for i, decoded in enumerate(space.decode(X)):
+            params = pin(decoded, fixed)
             x = space.encode_one(params)
             dist = np.min(np.linalg.norm(seen - x, axis=1)) if len(seen) else np.inf
             if dist < self.settings.min_distance:
-                backup = space.decode(next(backups))[0]
+                backup = pin(space.decode(next(backups))[0], fixed)
                 reason = "fallback: candidate repeated a trial"
                 out.append(Proposal(backup, {**info, "reason": reason}))
             else:

@@ -551,3 +551,18 @@ def test_importing_the_tracking_module_loads_no_mlflow() -> None:
         "matplotlib",
         "torch",
     }
+
+
+def test_fixed_knobs_are_tagged_on_the_trial_and_round_runs(
+    campaign: Campaign, client: Any
+) -> None:
+    campaign.suggest(1, operator="ana")
+    held = campaign.suggest(2, operator="ana", fixed={"temp_c": 45})
+    runs = _runs(client)
+    for s in held:
+        assert runs["trial", str(s.trial_id)].data.tags["doe.fixed"] == "temp_c=45"
+    assert "doe.fixed" not in runs["trial", "0"].data.tags
+    r2 = runs["round", "2"]
+    assert r2.data.params["fixed.temp_c"] == "45.0"
+    assert r2.data.tags["doe.fixed"] == "temp_c=45"
+    assert not any(k.startswith("fixed.") for k in runs["round", "1"].data.params)

@@ -173,3 +173,34 @@ def test_a_viewer_asks_the_model_what_if(browser: Any, server: DoeServer) -> Non
     expected = campaign.predict([{"temp_c": 50.0, "conc_mol_l": 0.3}]).iloc[0]
     assert f"{100 * expected['p_limits']:.0f} %" in text
     assert len(Campaign.load("toy", server.storage, tracking=False).trials()) == 6
+
+
+def test_staff_claims_with_the_furnace_already_set(
+    browser: Any, server: DoeServer
+) -> None:
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(f"{server.url}/login")
+        page.fill("#token", server.tokens["sam"])
+        page.click("button:has-text('Sign in')")
+        page.wait_for_url(f"{server.url}/")
+        page.goto(f"{server.url}/campaigns/toy")
+        held = page.locator("#claim-fixed")
+        assert not held.locator("#hold-temp_c").is_visible()  # folded away
+        held.locator("summary").click()
+        assert held.locator("label[for=hold-temp_c]").inner_text() == (
+            "temp_c [C] optional"
+        )
+        held.locator("#hold-temp_c").fill("45")
+        held.locator("[data-testid=claim-fixed]").click()
+        page.wait_for_selector("[data-testid=message]")
+        assert "You claimed trial 0" in page.inner_text("[data-testid=message]")
+        assert page.inner_text("#trial-0 [data-testid=fixed]") == (
+            "Held fixed: temp_c = 45 C"
+        )
+    finally:
+        context.close()
+    rec = Campaign.load("toy", server.storage, tracking=False).trial(0)
+    assert rec.params["temp_c"] == 45.0 and rec.claimed_by == "sam"

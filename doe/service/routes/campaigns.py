@@ -199,11 +199,16 @@ def post_suggestions(
         strategy=body.strategy,
         claim=body.claim,
         lease_hours=body.lease_hours,
+        fixed=body.fixed,
     )
     return [TrialPublic.from_record(r) for r in records]
 
 
-@router.post("/{name}/pull", response_model=TrialPublic)
+@router.post(
+    "/{name}/pull",
+    response_model=TrialPublic,
+    responses={422: {"model": ErrorPublic}},
+)
 def post_pull(
     *,
     user: StaffDep,
@@ -215,12 +220,21 @@ def post_pull(
 ) -> TrialPublic:
     """Claim an experiment for the caller: an unclaimed pending one, else a new one.
 
+    With ``fixed`` knobs: the oldest unclaimed one that holds them, else a new
+    one chosen around them.
+
     The claim is a lease (``claim_until``); release it, or let it expire, to give
     the experiment back to the pool.
     """
     hours = body.lease_hours if body and body.lease_hours else settings.lease_hours
     return TrialPublic.from_record(
-        actions.pull(store, campaigns(name), user=user, lease_hours=hours)
+        actions.pull(
+            store,
+            campaigns(name),
+            user=user,
+            lease_hours=hours,
+            fixed=body.fixed if body else None,
+        )
     )
 
 

@@ -169,11 +169,13 @@ def _render_campaign(
     form_values: dict[int, dict[str, str]] | None = None,
     what_if: dict[str, Any] | None = None,
     full_history: bool = False,
+    pull_form: dict[str, Any] | None = None,
 ) -> Response:
     """The campaign page, optionally with a message, an error, or field errors.
 
     ``what_if``: the what-if card's ``values`` (as typed) and its ``result`` (a
-    row of :meth:`Campaign.predict`) or ``error``.
+    row of :meth:`Campaign.predict`) or ``error``. ``pull_form``: the fixed-knob
+    claim form's ``values`` (as typed) and ``errors`` (by knob).
     """
     d = campaign.definition
     trials = [TrialPublic.from_record(t) for t in campaign.trials()]
@@ -191,6 +193,8 @@ def _render_campaign(
         "summary": campaign_summary(campaign),
         "params": [(p.name, p.unit) for p in d.space.parameters],
         "bounds": {p.name: (p.low, p.high) for p in d.space.parameters},
+        "bounds_unit": {p.name: p.unit for p in d.space.parameters},
+        "pull_form": pull_form,
         "objectives": [(o.name, d.outcome_unit(o.name)) for o in d.objectives],
         "has_limits": bool(d.limits),
         "what_if": what_if or {"values": {}},
@@ -346,12 +350,35 @@ def post_pull(
     name: NamePath,
     form: FormDep,
 ) -> Response:
-    """Claim the next experiment for the signed-in user."""
+    """Claim the next experiment for the signed-in user.
+
+    Knob fields (``fix:<knob>``) that are filled in are held fixed.
+    """
     _check_post(session, form, "staff")
     campaign = load_campaign(name, settings, store)
+    fixed = {
+        k.removeprefix("fix:"): v.strip()
+        for k, v in form.items()
+        if k.startswith("fix:") and v.strip()
+    }
     try:
         rec = actions.pull(
-            store, campaign, user=session.user, lease_hours=settings.lease_hours
+            store,
+            campaign,
+            user=session.user,
+            lease_hours=settings.lease_hours,
+            fixed=fixed,
+        )
+    except actions.FieldErrors as exc:
+        errors = {k.removeprefix("fixed."): v for k, v in exc.fields.items()}
+        whole = errors.pop("fixed", None)
+        return _render_campaign(
+            request,
+            session,
+            campaign,
+            status=422,
+            error=whole or "No experiment was claimed: fix the marked knobs.",
+            pull_form={"values": fixed, "errors": errors},
         )
     except DoeError as exc:
         return _failed_action(request, session, campaign, exc)

@@ -174,6 +174,25 @@ CASES = [
     param(["simulate", "np_ratio"], USAGE, "as name=value", id="sim-no-equals"),
     param(["simulate", "--c-rate", "9"], USAGE, "c_rate", id="sim-condition"),
     param(["frobnicate"], USAGE, "frobnicate", id="unknown-command"),
+    param(
+        ["suggest", "--fix", "co_precursor_g=2"],
+        USAGE,
+        "Fixed parameter 'co_precursor_g' must lie in [0.05, 1] g; got 2",
+        id="fix-range",
+    ),
+    param(
+        ["suggest", "--fix", "nitridation_tmp_c=450"],
+        USAGE,
+        "Did you mean 'nitridation_temp_c'",
+        id="fix-unknown",
+    ),
+    param(["pull", "--fix", "np_ratio"], USAGE, "as name=value", id="fix-no-equals"),
+    param(
+        ["pull", "--fix", "np_ratio=1.2", "--fix", "np_ratio=1.3"],
+        USAGE,
+        "given twice",
+        id="fix-twice",
+    ),
     # ------------------------------------------------------ failed operations (1)
     param(["record", "99", *GOOD], FAILED, "has no trial 99", id="unknown-trial"),
     param(

@@ -174,6 +174,32 @@ def test_pull_claims_and_release_frees(storage: str) -> None:
     assert _campaign(storage).trial(3).claimed_by is None
 
 
+def test_suggest_and_pull_with_knobs_held_fixed(storage: str) -> None:
+    shelf = ["--fix", "co_precursor_g=0.4", "--fix", "nitridation_temp_c=450"]
+    result = ok(storage, "suggest", "-n", "2", *shelf)
+    assert (
+        "Held fixed: co_precursor_g = 0.4 g, nitridation_temp_c = 450 C."
+        in result.stderr
+    )
+    trials = _campaign(storage).trials()[2:]
+    assert [
+        (t.params["co_precursor_g"], t.params["nitridation_temp_c"]) for t in trials
+    ] == [(0.4, 450.0)] * 2
+    doc = json.loads(ok(storage, "suggest", "--format", "json").stdout)
+    assert doc["suggestions"][0]["fixed"] == {}  # trial 4: nothing held
+    panel = ok(storage, "pull", "--operator", "ana", *shelf).stdout
+    assert "Trial 2 — build this cell" in panel  # the oldest holding the values
+    assert re.search(r"co_precursor_g\s+= 0.4 g \(fixed\)", panel)
+    assert not re.search(r"np_ratio .*\(fixed\)", panel)
+    got = json.loads(
+        ok(
+            storage, "pull", "--operator", "ben", "--fix", "np_ratio=1.5", "-f", "json"
+        ).stdout
+    )
+    assert got["trial"] == 5 and got["fixed"] == {"np_ratio": 1.5}
+    assert got["settings"]["np_ratio"] == 1.5
+
+
 def test_record_from_arguments_fail_and_abandon(storage: str) -> None:
     ok(storage, "suggest", "-n", "3")
     result = ok(

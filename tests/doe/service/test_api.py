@@ -175,6 +175,64 @@ def test_pull_takes_a_lease_length(svc: Service) -> None:
     assert rec.attrs["claim_until"] > rec.attrs["claimed_at"]
 
 
+def test_suggest_and_pull_with_knobs_held_fixed(svc: Service) -> None:
+    r = svc.client.post(
+        "/api/campaigns/toy/suggestions",
+        headers=svc.auth("olga"),
+        json={"n": 2, "fixed": {"conc_mol_l": 0.2}},
+    )
+    assert r.status_code == 201, r.text
+    assert [t["fixed"] for t in r.json()] == [{"conc_mol_l": 0.2}] * 2
+    assert all(t["params"]["conc_mol_l"] == 0.2 for t in r.json())
+    url = "/api/campaigns/toy/pull"
+    got = svc.client.post(
+        url, headers=svc.auth("sam"), json={"fixed": {"conc_mol_l": 0.2}}
+    ).json()
+    assert got["trial"] == 0 and got["fixed"] == {"conc_mol_l": 0.2}
+    new = svc.client.post(
+        url, headers=svc.auth("sam"), json={"fixed": {"temp_c": 35}}
+    ).json()
+    assert new["trial"] == 2 and new["params"]["temp_c"] == 35.0
+    assert svc.pull("tim")["fixed"] == {"conc_mol_l": 0.2}  # trial 1, unclaimed
+    audit = svc.client.get("/api/audit?campaign=toy", headers=svc.auth("olga")).json()
+    assert audit[0]["action"] == "pull" and audit[0]["detail"].get("fixed") is None
+    assert audit[1]["detail"]["fixed"] == {"temp_c": 35.0}
+
+
+@pytest.mark.parametrize(
+    ("fixed", "fields"),
+    [
+        (
+            {"temp_c": 500, "conc_mol_l": 0.2, "tmp_c": 1},
+            {
+                "fixed.temp_c": "must lie in [20, 80] C",
+                "fixed.tmp_c": "Did you mean 'temp_c'",
+            },
+        ),
+        (
+            {"temp_c": 40, "conc_mol_l": 0.2},
+            {"fixed": "Every parameter is fixed"},
+        ),
+    ],
+)
+def test_bad_fixed_knobs_are_named_field_by_field(
+    svc: Service, fixed: dict[str, Any], fields: dict[str, str]
+) -> None:
+    for path, user, body in (
+        ("suggestions", "olga", {"n": 1, "fixed": fixed}),
+        ("pull", "sam", {"fixed": fixed}),
+    ):
+        r = svc.client.post(
+            f"/api/campaigns/toy/{path}", headers=svc.auth(user), json=body
+        )
+        assert r.status_code == 422, r.text
+        got = r.json()["fields"]
+        assert set(got) == set(fields), got
+        for name, text in fields.items():
+            assert text in got[name]
+    assert svc.campaign().trials() == []
+
+
 def test_release_gives_the_experiment_back(svc: Service) -> None:
     n = svc.pull("sam")["trial"]
     other = svc.client.post(

@@ -147,6 +147,46 @@ def test_server_side_errors_are_shown_next_to_the_field(
     assert svc.campaign().trial(0).state == "pending"
 
 
+def test_staff_claims_with_knobs_held_fixed(svc: Service) -> None:
+    csrf = _login(svc, "sam")
+    page = svc.client.get("/campaigns/toy").text
+    assert "Claim with some knobs fixed" in page
+    assert re.search(r'<input id="hold-temp_c" name="fix:temp_c"[^>]*min="20.0"', page)
+    form = {"csrf": csrf, "fix:temp_c": "45", "fix:conc_mol_l": " "}  # blank: free
+    r = _post(svc, "/campaigns/toy/pull", form)
+    assert r.status_code == 303, r.text
+    assert svc.campaign().trial(0).params["temp_c"] == 45.0
+    page = svc.client.get(r.headers["location"]).text
+    shown = re.search(r'<p class="muted" data-testid="fixed">([^<]*)</p>', page)
+    assert shown and html.unescape(shown.group(1)) == "Held fixed: temp_c = 45 C"
+
+
+def test_a_bad_fixed_knob_is_shown_next_to_its_field(svc: Service) -> None:
+    csrf = _login(svc, "sam")
+    form = {"csrf": csrf, "fix:temp_c": "95", "fix:conc_mol_l": "0.2"}
+    r = _post(svc, "/campaigns/toy/pull", form)
+    assert r.status_code == 422
+    error = re.search(
+        r'<input id="hold-temp_c"[^>]*aria-invalid="true"[^>]*>\s*'
+        r'<p class="field-error" id="hold-temp_c-error" data-field="temp_c">([^<]*)</p>',
+        r.text,
+    )
+    assert error, r.text
+    assert "must lie in [20, 80] C; got 95" in html.unescape(error.group(1))
+    assert 'id="hold-conc_mol_l-error"' not in r.text
+    assert "No experiment was claimed: fix the marked knobs." in r.text
+    assert re.search(r'name="fix:temp_c"[^>]*\n?[^>]*value="95"', r.text)  # kept
+    assert '<details class="more" id="claim-fixed" open>' in r.text
+    whole = _post(
+        svc,
+        "/campaigns/toy/pull",
+        {"csrf": csrf, "fix:temp_c": "40", "fix:conc_mol_l": "0.2"},
+    )
+    assert whole.status_code == 422
+    assert "Every parameter is fixed" in html.unescape(whole.text)
+    assert svc.campaign().trials() == []
+
+
 def test_what_if_form_shows_the_models_view_to_a_viewer(svc: Service) -> None:
     _login(svc, "vera")  # a viewer: the form writes nothing
     page = svc.client.get("/campaigns/toy")
