@@ -420,7 +420,12 @@ class Campaign:
         with self._ledger.lock():
             expired = self._expire_stale()
             trials = self.trials()
-            proposals = strat.propose(self.history(trials), n, fixed=held)
+            history = self.history(trials)
+            proposals = (
+                strat.propose(history, n, fixed=held)
+                if held
+                else strat.propose(history, n)  # strategies without `fixed` too
+            )
             round_no = 1 + max(
                 (int(t.attrs.get("round", 0)) for t in trials), default=0
             )
