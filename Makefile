@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test unit lint typecheck fmt bench bench-ceiling serve mlflow-ui replay clean
+.PHONY: install demo test unit lint typecheck fmt bench bench-ceiling bench-fixed serve mlflow-ui replay clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -41,6 +41,9 @@ bench: $(STAMP)
 
 bench-ceiling: $(STAMP)
 	$(BIN)/python -m bench.ceiling $(BENCH_ARGS)
+
+bench-fixed: $(STAMP)
+	$(BIN)/python -m bench.fixed $(BENCH_ARGS)
 
 serve: $(STAMP)
 	$(BIN)/doe serve --host 127.0.0.1
