@@ -10,7 +10,7 @@ from __future__ import annotations
 import getpass
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +62,7 @@ class Suggestion:
         claimed_by: Who holds it (``doe pull``), if anyone.
         fixed: Knobs the asker held at given values (``{name: value}``; empty
             when the strategy chose every knob).
+        shared: Knobs its batch shares (one synthesis for several cells).
     """
 
     trial_id: int
@@ -72,6 +73,7 @@ class Suggestion:
     acq_value: float = math.nan
     claimed_by: str | None = None
     fixed: dict[str, float] = field(default_factory=dict)
+    shared: tuple[str, ...] = ()
 
     @classmethod
     def from_record(cls, record: TrialRecord) -> Suggestion:
@@ -88,6 +90,7 @@ class Suggestion:
             acq_value=float(prov.get("acq_value", math.nan) or math.nan),
             claimed_by=record.claimed_by,
             fixed=dict(prov.get("fixed") or {}),
+            shared=tuple(prov.get("shared") or ()),
         )
 
 
@@ -107,6 +110,32 @@ class DefinitionUpdate:
     new: CampaignDefinition
     changes: tuple[DefinitionChange, ...]
     written: bool
+
+
+def _propose(
+    strat: Any,
+    history: History,
+    n: int,
+    held: Mapping[str, float],
+    shared: Sequence[str],
+) -> list[Any]:
+    """``n`` proposals holding ``held``; with ``shared``, the batch shares those knobs.
+
+    The first is chosen as usual; the others with its values of the shared knobs
+    held and it pending.
+    """
+
+    def ask(h: History, k: int, fixed: Mapping[str, float]) -> list[Any]:
+        # strategies without the `fixed` keyword still work when nothing is held
+        got = strat.propose(h, k, fixed=dict(fixed)) if fixed else strat.propose(h, k)
+        return list(got)
+
+    if not shared or n == 1:
+        return ask(history, n, held)
+    first = ask(history, 1, held)
+    batch = {**held, **{k: float(first[0].params[k]) for k in shared}}
+    props = [*first, *ask(history.with_pending(first), n - 1, batch)]
+    return [replace(p, info={**p.info, "shared": list(shared)}) for p in props]
 
 
 def _now() -> datetime:
@@ -379,6 +408,7 @@ class Campaign:
         claim: bool = False,
         lease_hours: float | None = None,
         fixed: Mapping[str, Any] | None = None,
+        shared: Sequence[str] | None = None,
     ) -> list[Suggestion]:
         """Propose ``n`` new experiments, conditioned on every pending one.
 
@@ -395,6 +425,10 @@ class Campaign:
                 synthesis batch on the shelf: ``{"co_precursor_g": 0.4,
                 "nitridation_temp_c": 450}``); the strategy chooses the others,
                 its model still learning from every experiment.
+            shared: Knobs the whole batch shares (one synthesis batch for
+                several cells: ``["co_precursor_g", "nitridation_temp_c"]``).
+                The first experiment is chosen as usual; the others are chosen
+                with its values of these knobs held (and it as pending).
 
         Returns:
             The suggestions, in order.
@@ -402,7 +436,8 @@ class Campaign:
         Raises:
             InvalidArgumentError: ``n`` is not a whole number in [1, 64].
             InvalidSettingsError: ``fixed`` names an unknown knob, a value outside
-                the bounds or off a grid knob's steps, or fixes every knob.
+                the bounds or off a grid knob's steps, or fixes every knob;
+                ``shared`` names an unknown knob, or leaves no knob free.
             UnknownStrategyError: ``strategy`` is unknown.
         """
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_BATCH:
@@ -414,18 +449,14 @@ class Campaign:
         operator = operator or _whoami()
         definition = self.definition
         held = definition.space.validate_fixed(fixed)
+        common = definition.space.validate_shared(shared, held)
         strat = make_strategy(
             strategy or definition.strategy, definition, device=self.device
         )
         with self._ledger.lock():
             expired = self._expire_stale()
             trials = self.trials()
-            history = self.history(trials)
-            proposals = (
-                strat.propose(history, n, fixed=held)
-                if held
-                else strat.propose(history, n)  # strategies without `fixed` too
-            )
+            proposals = _propose(strat, self.history(trials), n, held, common)
             round_no = 1 + max(
                 (int(t.attrs.get("round", 0)) for t in trials), default=0
             )

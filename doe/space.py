@@ -323,6 +323,46 @@ class SearchSpace:
             out[p.name] = value
         return out
 
+    def validate_shared(
+        self,
+        shared: Iterable[str] | None,
+        fixed: Mapping[str, float] | None = None,
+        *,
+        where: str = "",
+    ) -> tuple[str, ...]:
+        """Check knobs a whole batch shares (e.g. one synthesis for several cells).
+
+        Args:
+            shared: Knob names (None or empty: none).
+            fixed: Knobs already held at given values (shared anyway).
+            where: Context for messages, e.g. ``" in --shared"``.
+
+        Returns:
+            The shared knobs not already fixed, in parameter order.
+
+        Raises:
+            InvalidSettingsError: An unknown knob, or every knob shared or fixed
+                (the batch would repeat one experiment).
+        """
+        names = list(shared or ())
+        if not names:
+            return ()
+        for name in names:
+            if name not in self._index:
+                hint = closest_name(str(name), self.names)
+                raise InvalidSettingsError(
+                    f"Unknown parameter {name!r} to share{where}.{hint} "
+                    f"Known parameters: {', '.join(self.names)}."
+                )
+        held = set(fixed or {})
+        if set(names) | held == set(self.names):
+            raise InvalidSettingsError(
+                f"Every parameter is shared or fixed{where}, so the batch would "
+                "repeat one experiment. Leave at least one knob free to vary "
+                "within the batch."
+            )
+        return tuple(n for n in self.names if n in names and n not in held)
+
     def matches(
         self, settings: Mapping[str, float], fixed: Mapping[str, float]
     ) -> bool:

@@ -379,6 +379,7 @@ def _trial_tags(record: TrialLike, campaign: str) -> dict[str, Any]:
         "doe.strategy": prov.get("strategy"),
         "doe.reason": prov.get("reason"),
         "doe.fixed": _fixed_text(prov.get("fixed")),
+        "doe.shared": ",".join(prov.get("shared") or []) or None,
         "doe.model_version": prov.get("model_version"),
         "doe.data_hash": prov.get("data_hash"),
         "doe.seed": prov.get("seed"),
@@ -485,9 +486,17 @@ def round_info(
     for state in ("complete", "pending", "failed", "abandoned"):
         info[f"n_{state}"] = sum(s == state for s in states)
     for key in ("model_version", "data_hash", "fit_seconds", "acq_seconds",
-                "acq_value", "diagnostics", "model_path", "fixed"):  # fmt: skip
+                "acq_value", "diagnostics", "model_path", "shared"):  # fmt: skip
         if model.get(key) is not None:
             info[key] = model[key]
+    held = [dict(i.get("fixed") or {}) for i in infos]
+    common = {  # what the asker held for the whole round (not a shared batch's values)
+        k: v
+        for k, v in (held[0] if held else {}).items()
+        if all(h.get(k) == v for h in held)
+    }
+    if common:
+        info["fixed"] = common
     return info
 
 
@@ -532,6 +541,7 @@ def round_payload(
         "seed": info.get("seed"),
         **{f"strategy.{k}": v for k, v in (info.get("settings") or {}).items()},
         **{f"fixed.{k}": v for k, v in (info.get("fixed") or {}).items()},
+        "shared": ",".join(info.get("shared") or []) or None,
     }
     metrics = {k: info.get(k) for k in (*_ROUND_COUNTS, *_ROUND_NUMBERS)}
     metrics.update(

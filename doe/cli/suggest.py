@@ -74,7 +74,8 @@ def _format_for(format_: OutFormat | None, output: Path | None) -> OutFormat:
     epilog="Example\n\n  doe suggest -n 4\n\n"
     "  doe suggest -n 8 --format csv --output batch.csv\n\n"
     "  doe suggest --format json | jq '.suggestions[].trial'\n\n"
-    "  doe suggest -n 4 --fix co_precursor_g=0.4 --fix nitridation_temp_c=450",
+    "  doe suggest -n 4 --fix co_precursor_g=0.4 --fix nitridation_temp_c=450\n\n"
+    "  doe suggest -n 4 --shared co_precursor_g,nitridation_temp_c",
 )
 def suggest(
     ctx: typer.Context,
@@ -96,6 +97,13 @@ def suggest(
     fix: list[str] | None = typer.Option(
         None, "--fix", metavar="KNOB=VALUE", help=_FIX_HELP
     ),
+    shared: list[str] | None = typer.Option(
+        None,
+        "--shared",
+        metavar="KNOB[,KNOB...]",
+        help="Knobs the whole batch shares, e.g. one synthesis for several cells: "
+        "--shared co_precursor_g,nitridation_temp_c (repeatable).",
+    ),
 ) -> None:
     """Propose the next batch of experiments.
 
@@ -107,14 +115,19 @@ def suggest(
     Wh/kg, 2 % retention and 7 safety points). The batch is conditioned on every
     pending trial. With --fix, the knobs given keep their values (material already
     made, a furnace already set) and the strategy chooses the others, its model
-    still learning from every experiment.
+    still learning from every experiment. With --shared, the batch shares those
+    knobs (one synthesis batch for several cells): the first experiment is chosen
+    as usual, the others for its values of them.
     """
     fmt = _format_for(format_, output)
     who = resolve_operator(operator)
     fixed = _fixed(fix)
+    common = [k.strip() for word in shared or [] for k in word.split(",") if k.strip()]
     campaign = state_of(ctx).load()
     with spinner(_SPIN):
-        batch = campaign.suggest(n, operator=who, strategy=strategy, fixed=fixed)
+        batch = campaign.suggest(
+            n, operator=who, strategy=strategy, fixed=fixed, shared=common
+        )
     if fmt is OutFormat.table:
         _print_table(campaign, batch)
     elif output is None:
@@ -151,9 +164,16 @@ def _print_table(campaign: Campaign, batch: list[Suggestion]) -> None:
         ]
         table.add_row(*cells, s.strategy, s.reason)
     out_console().print(table)
-    held = next((s.fixed for s in batch if s.fixed), None)
+    held = batch[0].fixed if batch else None
     if held:
         note("Held fixed: " + ", ".join(_held(d, held)) + ".")
+    if len(batch) > 1 and batch[-1].shared:
+        values = {k: batch[-1].params[k] for k in batch[-1].shared}
+        note(
+            f"The {len(batch)} experiments share "
+            + ", ".join(_held(d, values))
+            + " (one batch of material)."
+        )
 
 
 def _held(d: Any, fixed: dict[str, float]) -> list[str]:
@@ -179,6 +199,7 @@ def suggestion_dict(campaign: Campaign, s: Suggestion) -> dict[str, Any]:
         "acq_value": s.acq_value if math.isfinite(s.acq_value) else None,
         "claimed_by": s.claimed_by,
         "fixed": dict(s.fixed),
+        "shared": list(s.shared),
     }
 
 

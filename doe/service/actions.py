@@ -372,13 +372,19 @@ def suggest(
     claim: bool,
     lease_hours: float | None,
     fixed: Mapping[str, Any] | None = None,
+    shared: Sequence[str] = (),
 ) -> list[TrialRecord]:
     """Propose ``n`` new experiments (one atomic, locked operation).
 
     Raises:
-        FieldErrors: A bad fixed knob (naming each field; nothing is written).
+        FieldErrors: A bad fixed or shared knob (naming each field; nothing is
+            written).
     """
     held = check_fixed(campaign, fixed or {})
+    try:
+        common = campaign.definition.space.validate_shared(shared, held)
+    except InvalidSettingsError as exc:
+        raise FieldErrors(type(exc).__name__, str(exc), {"shared": str(exc)}) from exc
     batch = campaign.suggest(
         n,
         operator=user.name,
@@ -386,6 +392,7 @@ def suggest(
         claim=claim,
         lease_hours=lease_hours,
         fixed=held,
+        shared=common,
     )
     numbers = [s.trial_id for s in batch]
     audit(
@@ -398,6 +405,7 @@ def suggest(
         strategy=strategy,
         claim=claim,
         **({"fixed": held} if held else {}),
+        **({"shared": list(common)} if common else {}),
     )
     return [campaign.trial(n) for n in numbers]
 

@@ -164,6 +164,14 @@ class SuggestionsCreate(_Request):
         "the synthesis batch on the shelf); the strategy chooses the others.",
         examples=[{"co_precursor_g": 0.4, "nitridation_temp_c": 450.0}],
     )
+    shared: list[Name] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Knobs the whole batch shares (one synthesis for several "
+        "cells): the first experiment is chosen as usual, the others for its "
+        "values of them.",
+        examples=[["co_precursor_g", "nitridation_temp_c"]],
+    )
 
 
 class PredictionsCreate(_Request):
@@ -276,6 +284,9 @@ class TrialPublic(BaseModel):
         description="Knobs the asker held at given values (empty: the strategy "
         "chose every knob).",
     )
+    shared: list[str] = Field(
+        default_factory=list, description="Knobs its batch shares (one material)."
+    )
     asked_by: str | None
     recorded_by: str | None
     created_at: str | None
@@ -315,6 +326,7 @@ class TrialPublic(BaseModel):
             acq_value=_finite_or_none(prov.get("acq_value")),
             predicted=predicted,
             fixed=dict(prov.get("fixed") or {}),
+            shared=list(prov.get("shared") or []),
             asked_by=attrs.get("asked_by"),
             recorded_by=attrs.get("recorded_by"),
             created_at=rec.created_at,

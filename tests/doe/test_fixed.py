@@ -226,3 +226,39 @@ def test_a_design_round_with_fixed_knobs_counts_towards_the_design(
         c.record(s.trial_id, toy_outcomes(s.params))
     after = c.suggest(1, fixed={"temp_c": 45.0})[0]
     assert after.reason.startswith("model") and after.params["temp_c"] == 45.0
+
+
+# ------------------------------------------------------------ shared knobs
+def test_shared_knobs_are_checked(space: SearchSpace) -> None:
+    assert space.validate_shared(None) == ()
+    assert space.validate_shared(["time_h", "temp_c"]) == ("temp_c", "time_h")
+    assert space.validate_shared(["time_h", "temp_c"], {"temp_c": 40.0}) == ("time_h",)
+    with pytest.raises(InvalidSettingsError, match="to share. Did you mean 'time_h'"):
+        space.validate_shared(["tme_h"])
+    with pytest.raises(
+        InvalidSettingsError, match="Every parameter is shared or fixed"
+    ):
+        space.validate_shared(["temp_c", "time_h"], {"conc_mol_l": 0.1})
+
+
+@pytest.mark.parametrize("strategy", ["gp", "tpe"])
+def test_a_batch_shares_one_synthesis(
+    toy_dict: dict[str, Any], sqlite_url: str, strategy: str
+) -> None:
+    c = Campaign.create({**toy_dict, "strategy": strategy}, storage=sqlite_url)
+    for s in c.suggest(4):  # the initial design, measured
+        c.record(s.trial_id, toy_outcomes(s.params))
+    batch = c.suggest(3, shared=["temp_c"])
+    temps = {s.params["temp_c"] for s in batch}
+    assert len(temps) == 1  # one furnace run for the three
+    assert len({s.params["conc_mol_l"] for s in batch}) == 3
+    assert batch[0].fixed == {}  # chosen as usual
+    assert [s.fixed for s in batch[1:]] == [{"temp_c": temps.pop()}] * 2
+    assert all(s.shared == ("temp_c",) for s in batch)
+    # held and shared together: the held value is the batch's
+    both = c.suggest(2, fixed={"temp_c": 70.0}, shared=["temp_c"])
+    assert [s.params["temp_c"] for s in both] == [70.0, 70.0]
+    assert all(s.shared == () for s in both)  # nothing left to share
+    with pytest.raises(InvalidSettingsError, match="repeat one experiment"):
+        c.suggest(2, shared=["temp_c", "conc_mol_l"])
+    assert len(c.trials()) == 9

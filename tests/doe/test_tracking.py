@@ -566,3 +566,10 @@ def test_fixed_knobs_are_tagged_on_the_trial_and_round_runs(
     assert r2.data.params["fixed.temp_c"] == "45.0"
     assert r2.data.tags["doe.fixed"] == "temp_c=45"
     assert not any(k.startswith("fixed.") for k in runs["round", "1"].data.params)
+    shared = campaign.suggest(2, operator="ana", shared=["temp_c"])
+    runs = _runs(client)
+    assert runs["round", "3"].data.params["shared"] == "temp_c"
+    assert "fixed.temp_c" not in runs["round", "3"].data.params  # not held by the asker
+    last = runs["trial", str(shared[1].trial_id)].data.tags
+    assert last["doe.shared"] == "temp_c"
+    assert last["doe.fixed"] == f"temp_c={shared[0].params['temp_c']:g}"

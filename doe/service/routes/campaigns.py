@@ -200,6 +200,7 @@ def post_suggestions(
         claim=body.claim,
         lease_hours=body.lease_hours,
         fixed=body.fixed,
+        shared=body.shared,
     )
     return [TrialPublic.from_record(r) for r in records]
 

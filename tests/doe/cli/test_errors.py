@@ -188,6 +188,12 @@ CASES = [
     ),
     param(["pull", "--fix", "np_ratio"], USAGE, "as name=value", id="fix-no-equals"),
     param(
+        ["suggest", "-n", "2", "--shared", "co_precursor_g,np_rato"],
+        USAGE,
+        "Unknown parameter 'np_rato' to share. Did you mean 'np_ratio'",
+        id="shared-unknown",
+    ),
+    param(
         ["pull", "--fix", "np_ratio=1.2", "--fix", "np_ratio=1.3"],
         USAGE,
         "given twice",

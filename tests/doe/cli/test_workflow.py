@@ -200,6 +200,28 @@ def test_suggest_and_pull_with_knobs_held_fixed(storage: str) -> None:
     assert got["settings"]["np_ratio"] == 1.5
 
 
+def test_suggest_a_batch_sharing_one_synthesis(storage: str) -> None:
+    shared = ["--shared", "co_precursor_g,nitridation_temp_c"]
+    doc = json.loads(ok(storage, "suggest", "-n", "3", *shared, "-f", "json").stdout)
+    rows = doc["suggestions"]
+    assert (
+        len(
+            {
+                (r["settings"]["co_precursor_g"], r["settings"]["nitridation_temp_c"])
+                for r in rows
+            }
+        )
+        == 1
+    )
+    assert len({r["settings"]["np_ratio"] for r in rows}) == 3
+    assert all(r["shared"] == ["co_precursor_g", "nitridation_temp_c"] for r in rows)
+    result = ok(storage, "suggest", "-n", "2", "--shared", "nitridation_temp_c")
+    assert re.search(
+        r"The 2 experiments share nitridation_temp_c = [0-9.]+ C \(one batch of material\)",
+        result.stderr,
+    )
+
+
 def test_record_from_arguments_fail_and_abandon(storage: str) -> None:
     ok(storage, "suggest", "-n", "3")
     result = ok(

@@ -199,6 +199,23 @@ def test_suggest_and_pull_with_knobs_held_fixed(svc: Service) -> None:
     assert audit[1]["detail"]["fixed"] == {"temp_c": 35.0}
 
 
+def test_a_batch_sharing_a_knob_and_a_bad_shared_knob(svc: Service) -> None:
+    url = "/api/campaigns/toy/suggestions"
+    r = svc.client.post(
+        url, headers=svc.auth("olga"), json={"n": 3, "shared": ["temp_c"]}
+    )
+    assert r.status_code == 201, r.text
+    batch = r.json()
+    assert len({t["params"]["temp_c"] for t in batch}) == 1
+    assert [t["shared"] for t in batch] == [["temp_c"]] * 3
+    bad = svc.client.post(
+        url, headers=svc.auth("olga"), json={"n": 2, "shared": ["temp_c", "conc_mol_l"]}
+    )
+    assert bad.status_code == 422
+    assert "repeat one experiment" in bad.json()["fields"]["shared"]
+    assert len(svc.campaign().trials()) == 3
+
+
 @pytest.mark.parametrize(
     ("fixed", "fields"),
     [
