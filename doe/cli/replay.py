@@ -173,6 +173,12 @@ def replay(
     tracking: bool = typer.Option(
         True, "--tracking/--no-tracking", help="Log the sweep to MLflow."
     ),
+    shared: str | None = typer.Option(
+        None,
+        "--shared",
+        help="Knobs each batch shares, e.g. one synthesis for several cells: "
+        "co_precursor_g,nitridation_temp_c.",
+    ),
 ) -> None:
     """Replay campaigns offline: every strategy and seed against a simulated lab.
 
@@ -216,6 +222,7 @@ def replay(
         "address": address,
         "tracking": on,
         "dense_points": dense_points,
+        "shared": parse_list(shared, what="--shared") if shared else (),
     }
     if len(set(batches)) == 1 and len(set(channel_counts)) == 1:
         with _progress() as update, _usage_errors(SweepSettingsError):

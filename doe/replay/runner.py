@@ -99,6 +99,8 @@ class ReplayConfig:
         budget: Experiments to run.
         batch: Experiments per ask of the strategy, 1 to ``channels``.
         channels: Test channels of the lab.
+        shared: Knobs each batch shares (one synthesis for several cells;
+            ``Campaign.suggest(shared=...)``); empty: none.
     """
 
     strategy: str = "gp"
@@ -106,6 +108,7 @@ class ReplayConfig:
     budget: int = 40
     batch: int = 4
     channels: int = 8
+    shared: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         parse_strategy(self.strategy)  # raises DoeError naming what is wrong
@@ -194,7 +197,9 @@ class _Running:
     def ask(self, n: int) -> None:
         """Ask for ``n`` experiments and start them."""
         pending = self.campaign.counts()["pending"]
-        suggestions = self.campaign.suggest(n, operator=OPERATOR)
+        suggestions = self.campaign.suggest(
+            n, operator=OPERATOR, shared=self.config.shared
+        )
         settings = [s.params for s in suggestions]
         y, ok = self.oracle.assess(settings)
         for i, s in enumerate(suggestions):

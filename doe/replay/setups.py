@@ -186,6 +186,7 @@ def run_setups(
     tracking_uri: str | None = None,
     dense_points: int | None = None,
     progress: Callable[[SweepProgress], None] | None = None,
+    shared: Sequence[str] = (),
 ) -> SetupsResult:
     """Replay the strategies on every lab setup; one table, trajectories and plots.
 
@@ -214,6 +215,7 @@ def run_setups(
         dense_points: Points of the true-front search.
         progress: Called as replays finish, counted over all setups; ``last``
             names the setup beside the strategy.
+        shared: Knobs each batch shares (one synthesis for several cells).
 
     Returns:
         The setups' sweeps and the table over them.
@@ -250,6 +252,7 @@ def run_setups(
                 dense_points=dense_points,
                 backend=backend,
                 address=address,
+                shared=shared,
             ),
         )
         for setup in setups

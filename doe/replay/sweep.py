@@ -192,6 +192,7 @@ def _run_settings(
         "gp_prior_source": _prior_source(definition),
         "code": code_hash(run_code_files()),
         "libraries": library_versions(),
+        "shared": list(config.shared),
     }
 
 
@@ -401,6 +402,7 @@ def run_sweep(
     tracking_uri: str | None = None,
     dense_points: int | None = None,
     progress: Callable[[SweepProgress], None] | None = None,
+    shared: Sequence[str] = (),
 ) -> SweepResult:
     """Replay a campaign for every seed and strategy; summarise, plot and log it.
 
@@ -427,6 +429,8 @@ def run_sweep(
         dense_points: Points of the true-front search (default 200,000 with
             ``evaluate_many``, else 4,096).
         progress: Called as replays finish.
+        shared: Knobs each batch shares (one synthesis for several cells), e.g.
+            ``("co_precursor_g", "nitridation_temp_c")``.
 
     Returns:
         Trajectories, summary, true front, files and the MLflow runs.
@@ -455,6 +459,7 @@ def run_sweep(
         dense_points=dense_points,
         backend=backend,
         address=address,
+        shared=shared,
     )
     return run_prepared(
         plan,
@@ -483,6 +488,7 @@ def prepare_sweep(
     dense_points: int | None,
     backend: Backend,
     address: str | None,
+    shared: Sequence[str] = (),
 ) -> tuple[_Plan, TrueFront]:
     """Check a sweep's settings and its output folder; find the true front.
 
@@ -503,7 +509,8 @@ def prepare_sweep(
     spec, definition = resolve_simulator(simulator, campaign_file)
     chosen = _check_strategies(strategies, definition)
     try:
-        config = ReplayConfig(chosen[0], 0, budget, batch, channels)  # validates
+        common = definition.space.validate_shared(shared, where=" in --shared")
+        config = ReplayConfig(chosen[0], 0, budget, batch, channels, common)
     except DoeError as exc:
         raise SweepSettingsError(str(exc)) from exc
     seed_list = tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
@@ -518,7 +525,10 @@ def prepare_sweep(
         if out is not None
         else Path("out")
         / "replay"
-        / _slug(f"{definition.name}-n{budget}-b{batch}-k{channels}")
+        / _slug(
+            f"{definition.name}-n{budget}-b{batch}-k{channels}"
+            + ("-shared-" + "-".join(config.shared) if config.shared else "")
+        )
     )
     plan = _Plan(
         spec=spec,
@@ -591,7 +601,7 @@ def _execute(
         (
             plan.spec.path,
             definition_json,
-            ReplayConfig(s, seed, c.budget, c.batch, c.channels),
+            ReplayConfig(s, seed, c.budget, c.batch, c.channels, c.shared),
             truth,
         )
         for s, seed in todo
@@ -655,8 +665,9 @@ def _finish(
     c = plan.config
     title = (
         f"{plan.definition.name}: budget {c.budget}, batch {c.batch}, "
-        f"{c.channels} channels, {len(plan.seeds)} seeds\n"
-        "median over seeds, band = interquartile range"
+        f"{c.channels} channels, {len(plan.seeds)} seeds"
+        + (f", batches share {', '.join(c.shared)}" if c.shared else "")
+        + "\nmedian over seeds, band = interquartile range"
     )
     files["plots"] = plot_trajectories(trajectories, out, title=title, truth=truth)
     logged = (
@@ -735,6 +746,7 @@ def _log(
         "seeds": ",".join(map(str, plan.seeds)),
         "strategies": ",".join(plan.strategies),
         "dense_points": str(truth.n_points),
+        **({"shared": ",".join(c.shared)} if c.shared else {}),
         **{f"gp.{k}": str(v) for k, v in table_of(plan.definition.gp_options).items()},
     }
     metrics: dict[str, float] = {"true_hypervolume": truth.hypervolume}

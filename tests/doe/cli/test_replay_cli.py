@@ -39,6 +39,27 @@ def test_replay_end_to_end_with_a_generic_simulator(tmp_path: Path) -> None:
     assert changed.exit_code == 2 and "other settings (batch: 2 -> 4)" in changed.stderr
 
 
+def test_replay_with_batches_that_share_a_knob(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    args = [
+        "replay", "--simulator", TOY, "--campaign-file", str(write_toy_toml(tmp_path)),
+        "--budget", "8", "--batch", "2", "--channels", "4", "--seeds", "1",
+        "--strategies", "sobol", "--jobs", "1", "--shared", "temp_c",
+        "--out", str(out), "--dense-points", "256", "--no-tracking",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    runs = pd.read_csv(out / "runs" / "sobol-0.csv")
+    assert runs["temp_c"].nunique() == 4 and runs["conc_mol_l"].nunique() == 8
+    plain = CliRunner().invoke(
+        app, [a for a in args if a not in ("--shared", "temp_c")]
+    )
+    assert plain.exit_code == 2 and "other settings" in plain.stderr  # not mixed
+    bad = CliRunner().invoke(app, [*args[:-5], "--shared", "tmp_c", "--no-tracking"])
+    assert bad.exit_code == 2
+    assert "Unknown parameter 'tmp_c' to share in --shared" in bad.stderr
+
+
 def test_replay_compares_gp_variants(tmp_path: Path) -> None:
     toy = write_toy_toml(tmp_path)
     toy.write_text(toy.read_text() + "\n[gp]\nmaxiter_fit = 40\n")

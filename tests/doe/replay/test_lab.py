@@ -192,3 +192,22 @@ def test_seed_only_simulator_without_duration_takes_a_day(tmp_path: Path) -> Non
 def test_replay_config_is_validated(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(DoeError, match=match):
         ReplayConfig(**kwargs)
+
+
+def test_a_replay_whose_batches_share_a_knob(tmp_path: Path) -> None:
+    spec, definition = resolve_simulator(TOY, write_toy_toml(tmp_path))
+    truth = true_front(spec, definition, n_points=256)
+    result = run_replay(
+        spec,
+        ReplayConfig(
+            "sobol", seed=1, budget=8, batch=2, channels=4, shared=("temp_c",)
+        ),
+        definition=definition,
+        truth=truth,
+    )
+    traj = result.trajectory.set_index("trial_id").sort_index()
+    for ask in result.asks:
+        temps = {traj.loc[t, "temp_c"] for t in ask.trial_ids}
+        assert len(temps) == 1, ask  # one furnace run per batch
+    assert traj["temp_c"].nunique() == len(result.asks) == 4
+    assert traj["conc_mol_l"].nunique() == 8
