@@ -131,6 +131,23 @@ class Parameter:
         object.__setattr__(self, "low", low)
         object.__setattr__(self, "high", high)
 
+    def checked(self, value: Any, *, what: str, fix: str) -> float:
+        """``value`` as a float inside the bounds, or InvalidSettingsError.
+
+        Args:
+            value: A number or a numeric string.
+            what: How to name it, e.g. ``"Parameter 'np_ratio' in row 3"``.
+            fix: What to do when it is out of bounds (a sentence).
+        """
+        number = to_finite_float(value, what=what, error=InvalidSettingsError)
+        tol = 1e-9 * (self.high - self.low)
+        if not self.low - tol <= number <= self.high + tol:
+            raise InvalidSettingsError(
+                f"{what} must lie in [{self.low:g}, {self.high:g}] {self.unit}; got "
+                f"{number:g}. {fix}"
+            )
+        return min(max(number, self.low), self.high)
+
     @property
     def label(self) -> str:
         """Name with unit, e.g. ``nitridation_temp_c [C]``."""
@@ -248,17 +265,11 @@ class SearchSpace:
             )
         out: dict[str, float] = {}
         for p in self.parameters:
-            what = f"Parameter {p.name!r}{where}"
-            value = to_finite_float(
-                settings[p.name], what=what, error=InvalidSettingsError
+            out[p.name] = p.checked(
+                settings[p.name],
+                what=f"Parameter {p.name!r}{where}",
+                fix="Use a value inside the campaign's bounds.",
             )
-            tol = 1e-9 * (p.high - p.low)
-            if not p.low - tol <= value <= p.high + tol:
-                raise InvalidSettingsError(
-                    f"{what} must lie in [{p.low:g}, {p.high:g}] {p.unit}; got {value:g}. "
-                    "Use a value inside the campaign's bounds."
-                )
-            out[p.name] = min(max(value, p.low), p.high)
         return out
 
     def validate_fixed(
@@ -299,17 +310,12 @@ class SearchSpace:
             if p.name not in fixed:
                 continue
             what = f"Fixed parameter {p.name!r}{where}"
-            value = to_finite_float(
-                fixed[p.name], what=what, error=InvalidSettingsError
+            value = p.checked(
+                fixed[p.name],
+                what=what,
+                fix="Use a value inside the campaign's bounds, or widen them with "
+                "`doe update`.",
             )
-            tol = 1e-9 * (p.high - p.low)
-            if not p.low - tol <= value <= p.high + tol:
-                raise InvalidSettingsError(
-                    f"{what} must lie in [{p.low:g}, {p.high:g}] {p.unit}; got "
-                    f"{value:g}. Use a value inside the campaign's bounds, or widen "
-                    "them with `doe update`."
-                )
-            value = min(max(value, p.low), p.high)
             if p.step is not None:
                 k = (value - p.low) / p.step
                 if abs(k - round(k)) > 1e-6:

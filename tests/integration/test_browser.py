@@ -67,6 +67,14 @@ def fixture_server(tmp_path: Path) -> Iterator[DoeServer]:
         yield server
 
 
+def _sign_in(page: Any, server: DoeServer, token: str) -> None:
+    """Sign in with ``token`` through the form; lands on the campaign list."""
+    page.goto(f"{server.url}/login")
+    page.fill("#token", token)
+    page.click("button:has-text('Sign in')")
+    page.wait_for_url(f"{server.url}/")
+
+
 def test_staff_claims_fills_in_and_records_on_a_tablet(
     browser: Any, server: DoeServer
 ) -> None:
@@ -74,10 +82,7 @@ def test_staff_claims_fills_in_and_records_on_a_tablet(
     page = context.new_page()
     page.set_default_timeout(30_000)
     try:
-        page.goto(f"{server.url}/login")
-        page.fill("#token", server.tokens["sam"])
-        page.click("button:has-text('Sign in')")
-        page.wait_for_url(f"{server.url}/")
+        _sign_in(page, server, server.tokens["sam"])
         assert page.inner_text("[data-testid=who]") == "sam · staff"
         page.click("a.card:has-text('toy')")
         page.wait_for_url(f"{server.url}/campaigns/toy")
@@ -149,10 +154,7 @@ def test_a_viewer_asks_the_model_what_if(browser: Any, server: DoeServer) -> Non
     page = context.new_page()
     page.set_default_timeout(30_000)
     try:
-        page.goto(f"{server.url}/login")
-        page.fill("#token", token)
-        page.click("button:has-text('Sign in')")
-        page.wait_for_url(f"{server.url}/")
+        _sign_in(page, server, token)
         page.goto(f"{server.url}/campaigns/toy")
         form = page.locator("[data-testid=what-if-form]")
         assert form.locator("#wi-temp_c").get_attribute("max") == "80.0"
@@ -182,10 +184,7 @@ def test_staff_claims_with_the_furnace_already_set(
     page = context.new_page()
     page.set_default_timeout(30_000)
     try:
-        page.goto(f"{server.url}/login")
-        page.fill("#token", server.tokens["sam"])
-        page.click("button:has-text('Sign in')")
-        page.wait_for_url(f"{server.url}/")
+        _sign_in(page, server, server.tokens["sam"])
         page.goto(f"{server.url}/campaigns/toy")
         held = page.locator("#claim-fixed")
         assert not held.locator("#hold-temp_c").is_visible()  # folded away
