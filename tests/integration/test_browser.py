@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,18 @@ def fixture_server(tmp_path: Path) -> Iterator[DoeServer]:
         yield server
 
 
+@contextmanager
+def _tablet(browser: Any) -> Iterator[Any]:
+    """A page of a fresh browser context at a tablet's size (1024 x 768)."""
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
 def _sign_in(page: Any, server: DoeServer, token: str) -> None:
     """Sign in with ``token`` through the form; lands on the campaign list."""
     page.goto(f"{server.url}/login")
@@ -78,10 +91,7 @@ def _sign_in(page: Any, server: DoeServer, token: str) -> None:
 def test_staff_claims_fills_in_and_records_on_a_tablet(
     browser: Any, server: DoeServer
 ) -> None:
-    context = browser.new_context(viewport={"width": 1024, "height": 768})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    try:
+    with _tablet(browser) as page:
         _sign_in(page, server, server.tokens["sam"])
         assert page.inner_text("[data-testid=who]") == "sam · staff"
         page.click("a.card:has-text('toy')")
@@ -128,8 +138,6 @@ def test_staff_claims_fills_in_and_records_on_a_tablet(
         page.wait_for_selector("[data-testid=message]:has-text('corrected')")
         badge = page.inner_text("#history-0 [data-testid=corrected]")
         assert badge == "corrected by sam: typo: 42, not what was typed"
-    finally:
-        context.close()
 
     trial = Campaign.load("toy", server.storage, tracking=False).trial(0)
     assert trial.state == "complete"
@@ -150,10 +158,7 @@ def test_a_viewer_asks_the_model_what_if(browser: Any, server: DoeServer) -> Non
     store = AuthStore(server.storage)
     token = store.add_user("vera", "viewer")
     store.dispose()
-    context = browser.new_context(viewport={"width": 1024, "height": 768})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    try:
+    with _tablet(browser) as page:
         _sign_in(page, server, token)
         page.goto(f"{server.url}/campaigns/toy")
         form = page.locator("[data-testid=what-if-form]")
@@ -170,8 +175,6 @@ def test_a_viewer_asks_the_model_what_if(browser: Any, server: DoeServer) -> Non
         assert page.inner_text("h1") == "toy"
         page.wait_for_function(IMAGES_LOADED)
         assert page.locator("table[data-testid=pareto] tr").count() > 1
-    finally:
-        context.close()
     expected = campaign.predict([{"temp_c": 50.0, "conc_mol_l": 0.3}]).iloc[0]
     assert f"{100 * expected['p_limits']:.0f} %" in text
     assert len(Campaign.load("toy", server.storage, tracking=False).trials()) == 6
@@ -180,10 +183,7 @@ def test_a_viewer_asks_the_model_what_if(browser: Any, server: DoeServer) -> Non
 def test_staff_claims_with_the_furnace_already_set(
     browser: Any, server: DoeServer
 ) -> None:
-    context = browser.new_context(viewport={"width": 1024, "height": 768})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    try:
+    with _tablet(browser) as page:
         _sign_in(page, server, server.tokens["sam"])
         page.goto(f"{server.url}/campaigns/toy")
         held = page.locator("#claim-fixed")
@@ -199,7 +199,5 @@ def test_staff_claims_with_the_furnace_already_set(
         assert page.inner_text("#trial-0 [data-testid=fixed]") == (
             "Held fixed: temp_c = 45 C"
         )
-    finally:
-        context.close()
     rec = Campaign.load("toy", server.storage, tracking=False).trial(0)
     assert rec.params["temp_c"] == 45.0 and rec.claimed_by == "sam"
