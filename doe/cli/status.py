@@ -108,16 +108,19 @@ def _print_report(campaign: Campaign, report: dict[str, Any]) -> None:
 
 def _pending_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="Pending", title_justify="left")
-    for col in ("trial", "round", "asked by", "claimed by", "claimed until"):
+    cols = ("trial", "round", "asked by", "claimed by", "claimed until", "held fixed")
+    for col in cols:
         table.add_column(col)
     for r in rows:
         until = (r["claim_until"] or "")[:16].replace("T", " ")
+        held = ", ".join(f"{k}={fmt_value(v)}" for k, v in r["fixed"].items())
         table.add_row(
             str(r["trial"]),
             fmt_value(r["round"]),
             r["asked_by"] or "-",
             r["claimed_by"] or "-",
             until or "-",
+            held or "-",
         )
     return table
 

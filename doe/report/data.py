@@ -79,6 +79,7 @@ def _pending_row(t: TrialRecord) -> dict[str, Any]:
         "asked_at": t.attrs.get("asked_at") or t.created_at,
         "claimed_by": t.claimed_by,
         "claim_until": t.attrs.get("claim_until") if t.claimed_by else None,
+        "fixed": dict((t.attrs.get("provenance") or {}).get("fixed") or {}),
     }
 
 

@@ -198,6 +198,12 @@ def test_suggest_and_pull_with_knobs_held_fixed(storage: str) -> None:
     )
     assert got["trial"] == 5 and got["fixed"] == {"np_ratio": 1.5}
     assert got["settings"]["np_ratio"] == 1.5
+    status = json.loads(ok(storage, "status", "--no-model", "-f", "json").stdout)
+    held = {p["trial"]: p["fixed"] for p in status["pending"]}
+    assert held[3] == {"co_precursor_g": 0.4, "nitridation_temp_c": 450.0}
+    assert held[4] == {}
+    table = ok(storage, "status", "--no-model").stdout
+    assert "held fixed" in table and "np_ratio=1.5" in table
 
 
 def test_suggest_a_batch_sharing_one_synthesis(storage: str) -> None:

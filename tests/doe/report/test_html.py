@@ -143,3 +143,13 @@ def test_an_empty_campaign_reports_what_is_missing(sqlite_url: str) -> None:
     assert "too few measurements to cross-validate the model" in text
     page: Any = _parse(text)
     assert "pareto" not in page.tables and len(page.images) == 2
+
+
+def test_pending_experiments_say_what_was_held_fixed(sqlite_url: str) -> None:
+    definition = {**copy.deepcopy(TOY), "strategy": "sobol", "tracking": False}
+    c = Campaign.create(definition, storage=sqlite_url)
+    c.suggest(1, operator="ana")
+    c.suggest(1, operator="ana", fixed={"temp_c": 45.0})
+    pending = _parse(report_html(c)).tables["pending"]
+    assert pending[0][-1] == "held fixed"
+    assert [row[-1] for row in pending[1:]] == ["-", "temp_c=45"]
