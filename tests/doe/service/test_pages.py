@@ -159,6 +159,9 @@ def test_staff_claims_with_knobs_held_fixed(svc: Service) -> None:
     page = svc.client.get(r.headers["location"]).text
     shown = re.search(r'<p class="muted" data-testid="fixed">([^<]*)</p>', page)
     assert shown and html.unescape(shown.group(1)) == "Held fixed: temp_c = 45 C"
+    # the pending table marks the held knob, and only that one
+    assert '<span class="muted" data-held="temp_c">(held)</span>' in page
+    assert 'data-held="conc_mol_l"' not in page
 
 
 def test_a_bad_fixed_knob_is_shown_next_to_its_field(svc: Service) -> None:
