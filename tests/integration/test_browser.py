@@ -201,3 +201,30 @@ def test_staff_claims_with_the_furnace_already_set(
         )
     rec = Campaign.load("toy", server.storage, tracking=False).trial(0)
     assert rec.params["temp_c"] == 45.0 and rec.claimed_by == "sam"
+
+
+def test_an_owner_plans_a_batch_from_one_synthesis(
+    browser: Any, server: DoeServer
+) -> None:
+    from doe.service.auth import AuthStore
+
+    store = AuthStore(server.storage)
+    token = store.add_user("olga", "owner")
+    store.dispose()
+    with _tablet(browser) as page:
+        _sign_in(page, server, token)
+        page.goto(f"{server.url}/campaigns/toy")
+        card = page.locator("#plan-batch")
+        card.locator("summary").click()
+        card.locator("#batch-n").fill("3")
+        card.locator("input[name='share:temp_c']").check()
+        page.wait_for_function(PLOT_LOADED)
+        page.screenshot(
+            path=str(SCREENSHOT.with_name("plan-batch.png")), full_page=True
+        )
+        card.locator("[data-testid=ask-batch]").click()
+        page.wait_for_selector("[data-testid=message]")
+        assert "from trial 0 on are pending" in page.inner_text("[data-testid=message]")
+        assert page.locator("#pending-list tbody tr").count() == 3
+    trials = Campaign.load("toy", server.storage, tracking=False).trials()
+    assert len({t.params["temp_c"] for t in trials}) == 1

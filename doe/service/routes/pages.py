@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from doe.campaign import Campaign, list_campaigns
+from doe.definition import STRATEGY_NAMES
 from doe.exceptions import DoeError, StorageError
 from doe.ledger import FAILURE_KINDS
 from doe.service import actions
@@ -50,6 +51,7 @@ _MESSAGES = {
     "failed": "Trial {n} is marked failed.",
     "corrected": "Trial {n} is corrected; the values it replaced are kept with it.",
     "unchanged": "Trial {n} already holds these values; nothing changed.",
+    "suggested": "New experiments from trial {n} on are pending; staff can claim them.",
 }
 
 
@@ -170,12 +172,15 @@ def _render_campaign(
     what_if: dict[str, Any] | None = None,
     full_history: bool = False,
     pull_form: dict[str, Any] | None = None,
+    batch_form: dict[str, Any] | None = None,
 ) -> Response:
     """The campaign page, optionally with a message, an error, or field errors.
 
     ``what_if``: the what-if card's ``values`` (as typed) and its ``result`` (a
     row of :meth:`Campaign.predict`) or ``error``. ``pull_form``: the fixed-knob
-    claim form's ``values`` (as typed) and ``errors`` (by knob).
+    claim form's ``values`` (as typed) and ``errors`` (by knob); ``batch_form``
+    the same for the owner's batch form (errors by field: ``n``,
+    ``fixed.<knob>``, ``shared``).
     """
     d = campaign.definition
     trials = [TrialPublic.from_record(t) for t in campaign.trials()]
@@ -195,6 +200,8 @@ def _render_campaign(
         "bounds": {p.name: (p.low, p.high) for p in d.space.parameters},
         "bounds_unit": {p.name: p.unit for p in d.space.parameters},
         "pull_form": pull_form,
+        "batch_form": batch_form,
+        "strategies": STRATEGY_NAMES,
         "objectives": [(o.name, d.outcome_unit(o.name)) for o in d.objectives],
         "has_limits": bool(d.limits),
         "what_if": what_if or {"values": {}},
@@ -383,6 +390,75 @@ def post_pull(
     except DoeError as exc:
         return _failed_action(request, session, campaign, exc)
     return _back(name, "claimed", rec.number)
+
+
+@router.post("/campaigns/{name}/suggestions")
+def post_suggestions(
+    *,
+    request: Request,
+    session: PageSessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    name: NamePath,
+    form: FormDep,
+) -> Response:
+    """Ask for a batch (owners): ``n``, ``strategy``, ``fix:<knob>``, ``share:<knob>``."""
+    _check_post(session, form, "owner")
+    campaign = load_campaign(name, settings, store)
+    fixed = {
+        k.removeprefix("fix:"): v.strip()
+        for k, v in form.items()
+        if k.startswith("fix:") and v.strip()
+    }
+    shared = [k.removeprefix("share:") for k in form if k.startswith("share:")]
+    values = {k: v for k, v in form.items() if k != "csrf"}
+    text = form.get("n", "").strip()
+    n = int(text) if text.isdigit() else 0
+    if not 1 <= n <= 64:
+        return _batch_errors(
+            request, session, campaign, values,
+            {"n": f"The number of experiments must be a whole number from 1 to 64; got {text!r}."},
+        )  # fmt: skip
+    try:
+        records = actions.suggest(
+            store,
+            campaign,
+            n,
+            user=session.user,
+            strategy=form.get("strategy") or None,
+            claim=False,
+            lease_hours=None,
+            fixed=fixed,
+            shared=shared,
+        )
+    except actions.FieldErrors as exc:
+        return _batch_errors(request, session, campaign, values, exc.fields)
+    except DoeError as exc:
+        return _failed_action(
+            request, session, campaign, exc, batch_form={"values": values}
+        )
+    first = records[0].number
+    return RedirectResponse(
+        f"/campaigns/{name}?done=suggested&trial={first}#pending-list", status_code=303
+    )
+
+
+def _batch_errors(
+    request: Request,
+    session: PageSession,
+    campaign: Campaign,
+    values: dict[str, str],
+    errors: dict[str, str],
+) -> Response:
+    """The page again (422) with the batch form's errors by field; nothing written."""
+    return _render_campaign(
+        request,
+        session,
+        campaign,
+        status=422,
+        error="No batch was asked for: fix the marked fields.",
+        batch_form={"values": values, "errors": errors},
+    )
 
 
 @router.post("/campaigns/{name}/trials/{trial}/release")

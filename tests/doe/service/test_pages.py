@@ -357,3 +357,55 @@ def test_unknown_campaign_page_is_a_404_page(svc: Service) -> None:
     r = svc.client.get("/campaigns/nope")
     assert r.status_code == 404 and "text/html" in r.headers["content-type"]
     assert "No campaign &#39;nope&#39;" in r.text
+
+
+def test_an_owner_plans_a_batch_sharing_one_synthesis(svc: Service) -> None:
+    staff = _login(svc, "sam")
+    assert "Plan a batch" not in svc.client.get("/campaigns/toy").text  # owners only
+    refused = _post(svc, "/campaigns/toy/suggestions", {"csrf": staff, "n": "2"})
+    assert refused.status_code == 403
+    csrf = _login(svc, "olga")
+    page = svc.client.get("/campaigns/toy").text
+    assert "Plan a batch" in page and 'name="share:temp_c"' in page
+    form = {"csrf": csrf, "n": "3", "strategy": "sobol", "share:temp_c": "1"}
+    r = _post(svc, "/campaigns/toy/suggestions", form)
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == "/campaigns/toy?done=suggested&trial=0#pending-list"
+    trials = svc.campaign().trials()
+    assert [t.state for t in trials] == ["pending"] * 3
+    assert len({t.params["temp_c"] for t in trials}) == 1
+    assert all(t.claimed_by is None for t in trials)
+    held = _post(
+        svc,
+        "/campaigns/toy/suggestions",
+        {"csrf": csrf, "n": "2", "fix:conc_mol_l": "0.2"},
+    )
+    assert held.status_code == 303
+    assert [t.params["conc_mol_l"] for t in svc.campaign().trials()[3:]] == [0.2] * 2
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "message"),
+    [
+        ({"n": "0"}, "n", "a whole number from 1 to 64; got '0'"),
+        ({"n": "2", "fix:temp_c": "95"}, "fixed.temp_c", "must lie in [20, 80] C"),
+        (
+            {"n": "2", "share:temp_c": "1", "share:conc_mol_l": "1"},
+            "shared",
+            "repeat one experiment",
+        ),
+    ],
+)
+def test_a_bad_batch_form_names_the_field_and_writes_nothing(
+    svc: Service, form: dict[str, str], field: str, message: str
+) -> None:
+    csrf = _login(svc, "olga")
+    r = _post(svc, "/campaigns/toy/suggestions", {"csrf": csrf, **form})
+    assert r.status_code == 422
+    error = re.search(
+        rf'<p class="field-error"[^>]*data-field="{field}">([^<]*)</p>', r.text
+    )
+    assert error, r.text
+    assert message in html.unescape(error.group(1))
+    assert "No batch was asked for: fix the marked fields." in r.text
+    assert svc.campaign().trials() == []
