@@ -314,13 +314,18 @@ def _failed_action(
     )
 
 
+def _filled(form: dict[str, str], prefix: str) -> dict[str, str]:
+    """The fields named ``<prefix><name>`` that are filled in, by name."""
+    return {
+        k.removeprefix(prefix): v.strip()
+        for k, v in form.items()
+        if k.startswith(prefix) and v.strip()
+    }
+
+
 def _outcomes_of(form: dict[str, str]) -> dict[str, str]:
     """The outcome fields (``out:<name>``) that are filled in."""
-    return {
-        k.removeprefix("out:"): v.strip()
-        for k, v in form.items()
-        if k.startswith("out:") and v.strip()
-    }
+    return _filled(form, "out:")
 
 
 def _field_errors(
@@ -363,11 +368,7 @@ def post_pull(
     """
     _check_post(session, form, "staff")
     campaign = load_campaign(name, settings, store)
-    fixed = {
-        k.removeprefix("fix:"): v.strip()
-        for k, v in form.items()
-        if k.startswith("fix:") and v.strip()
-    }
+    fixed = _filled(form, "fix:")
     try:
         rec = actions.pull(
             store,
@@ -405,11 +406,7 @@ def post_suggestions(
     """Ask for a batch (owners): ``n``, ``strategy``, ``fix:<knob>``, ``share:<knob>``."""
     _check_post(session, form, "owner")
     campaign = load_campaign(name, settings, store)
-    fixed = {
-        k.removeprefix("fix:"): v.strip()
-        for k, v in form.items()
-        if k.startswith("fix:") and v.strip()
-    }
+    fixed = _filled(form, "fix:")
     shared = [k.removeprefix("share:") for k in form if k.startswith("share:")]
     values = {k: v for k, v in form.items() if k != "csrf"}
     text = form.get("n", "").strip()
